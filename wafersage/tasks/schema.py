@@ -1,0 +1,91 @@
+"""Validated schemas of the benchmark: rubrics (Stage 1) and VQA items (Stage 2)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DIMENSIONS: tuple[str, ...] = ("spatial", "morphology", "root_cause")
+CATEGORIES: tuple[str, ...] = ("defect_type", "spatial", "morphology", "root_cause", "consistency")
+DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+Dimension = Literal["spatial", "morphology", "root_cause"]
+Category = Literal["defect_type", "spatial", "morphology", "root_cause", "consistency"]
+Difficulty = Literal["easy", "medium", "hard"]
+
+
+class Term(BaseModel):
+    """A must-hit fact: its canonical wording plus accepted synonyms ("4 o'clock", "four o'clock", …)."""
+
+    model_config = ConfigDict(frozen=True)
+    term: str = Field(min_length=1, max_length=60)
+    synonyms: list[str] = Field(default_factory=list)
+
+    @property
+    def variants(self) -> list[str]:
+        return [self.term, *self.synonyms]
+
+
+class DimensionRubric(BaseModel):
+    must_hit: list[Term] = Field(default_factory=list, max_length=12)
+    must_avoid: list[str] = Field(default_factory=list, max_length=16)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "DimensionRubric":
+        hit = {v.strip().lower() for t in self.must_hit for v in t.variants}
+        clash = sorted(hit & {a.strip().lower() for a in self.must_avoid})
+        if clash:
+            raise ValueError(f"terms both in must_hit and must_avoid: {clash}")
+        return self
+
+
+class SpatialRubric(DimensionRubric):
+    zone: str
+    distribution: str
+    clock_positions: list[int] = Field(default_factory=list)
+    coordinates_hint: str = ""
+
+
+class MorphologyRubric(DimensionRubric):
+    pattern_type: str
+    density: str
+    geometric_structure: str
+    texture_description: str
+
+
+class RootCauseRubric(DimensionRubric):
+    equipment_category: list[str]
+    process_step: str
+    potential_causes: list[str]
+
+
+class Rubric(BaseModel):
+    """One wafer's rubric, following the paper's Stage-1 JSON with must-hit/must-avoid lists per dimension."""
+
+    wafer_id: str
+    defect_types: list[str]
+    spatial: SpatialRubric
+    morphology: MorphologyRubric
+    root_cause: RootCauseRubric
+    summary: str
+
+    def dimension(self, name: str) -> DimensionRubric:
+        return getattr(self, name)
+
+
+class VQAItem(BaseModel):
+    """One question about one wafer. ``image`` is relative to the benchmark folder."""
+
+    id: str
+    wafer_id: str
+    image: str
+    question: str
+    answer: str
+    category: Category
+    dimension: Dimension | Literal["defect_type"]
+    difficulty: Difficulty
+    labels: list[str]
+    qa_index: int
+    split: Literal["train", "val", "test"]
+    expected_yes: bool | None = None  # consistency items: the truth of the premise
