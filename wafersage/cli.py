@@ -6,19 +6,21 @@ import importlib
 
 import click
 
-#: command name -> "module:attr" of a click command or group
-COMMANDS: dict[str, str] = {
-    "demo": "wafersage.demo:demo",
-    "maps": "wafersage.tasks.cli:maps",
-}
-
 
 class LazyGroup(click.Group):
+    """A click group whose commands are ``{"name": "module:attr"}`` entries imported on first use."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(set(self.lazy) | set(self.commands))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
+        if name in self.commands:
+            return self.commands[name]
+        target = self.lazy.get(name)
         if target is None:
             return None
         module, attr = target.split(":")
@@ -26,14 +28,40 @@ class LazyGroup(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
-        if name and not name.startswith("-") and name not in COMMANDS:
-            close = difflib.get_close_matches(name, COMMANDS, n=3)
+        known = self.list_commands(ctx)
+        if name and not name.startswith("-") and name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            ctx.fail(f"no such command {name!r}.{hint} See 'wafersage --help'.")
+            ctx.fail(f"no such command {name!r}.{hint} See '{ctx.command_path} --help'.")
         return super().resolve_command(ctx, args)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: top-level command name -> "module:attr" of a click command or group
+COMMANDS: dict[str, str] = {
+    "demo": "wafersage.demo:demo",
+    "maps": "wafersage.cli:maps",
+    "export": "wafersage.cli:export",
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="wafersage")
 def main() -> None:
     """WaferSAGE: build wafer-defect VQA benchmarks, evaluate VLMs on them, score, report and train."""
+
+
+@click.group(cls=LazyGroup, lazy={
+    "generate": "wafersage.tasks.maps_cli:generate",
+    "show": "wafersage.tasks.maps_cli:show",
+    "import": "wafersage.tasks.readers.cli:import_maps",
+})
+def maps() -> None:
+    """Generate, import and look at wafer maps."""
+
+
+@click.group(cls=LazyGroup, lazy={
+    "hf": "wafersage.tasks.export:export_hf",
+    "lm-eval": "wafersage.lmeval.export:export_lm_eval",
+})
+def export() -> None:
+    """Export a benchmark to other formats (Hugging Face datasets / Parquet, lm-evaluation-harness tasks)."""

@@ -1,0 +1,75 @@
+"""Model declarations: ``configs/models/*.yaml``, a registered name, or a shorthand like ``hf:PATH``.
+
+A YAML file has ``name`` and ``backend`` and the backend's own options at the top level, e.g.::
+
+    name: gemini-3-flash
+    backend: openai
+    base_url: https://generativelanguage.googleapis.com/v1beta/openai/
+    model: gemini-3-flash
+    api_key_env: GEMINI_API_KEY
+    timeout: 60
+    max_concurrency: 16
+    price_per_million: {input: 0.5, output: 3.0}
+
+Each backend validates its options with its own pydantic ``Options`` model (unknown keys are errors).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SECRET_KEYS = ("api_key",)
+
+
+class ModelConfigError(ValueError):
+    """A model declaration is missing or invalid; the message names the file or name and the fix."""
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(description="display name in runs and leaderboards")
+    backend: str = Field(description="openai, vllm, hf, oracle, constant, random or specialist")
+    offline: bool = Field(False, description="refuse every endpoint not on loopback or in allow_hosts")
+    allow_hosts: list[str] = Field(default_factory=list, description="hosts allowed when offline")
+    source: str | None = Field(None, description="where this config came from (file path or shorthand)")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The backend's own options (everything but the common fields)."""
+        return dict(self.model_extra or {})
+
+    def public(self) -> dict[str, Any]:
+        """The config without secrets, for run.json and reports."""
+        data = self.model_dump()
+        return {k: v for k, v in data.items() if k not in SECRET_KEYS}
+
+    def parse_options(self, options_model: type[BaseModel]) -> BaseModel:
+        try:
+            return options_model.model_validate(self.options)
+        except ValidationError as exc:
+            where = self.source or self.name
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ModelConfigError(
+                f"model {self.name!r} ({where}): invalid options for backend {self.backend!r}: {problems}"
+            ) from None
+
+
+def load_config_file(path: str | Path) -> ModelConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelConfigError(f"{path}: cannot read model config ({exc})") from exc
+    if not isinstance(data, dict) or "name" not in data or "backend" not in data:
+        raise ModelConfigError(f"{path}: a model config is a mapping with at least 'name' and 'backend'")
+    if "api_key" in data:
+        raise ModelConfigError(
+            f"{path}: do not put an API key in a config file; name its environment variable with 'api_key_env'"
+        )
+    try:
+        return ModelConfig(**data, source=str(path))
+    except ValidationError as exc:
+        raise ModelConfigError(f"{path}: invalid model config: {exc}") from None
