@@ -41,6 +41,14 @@ COMMANDS: dict[str, str] = {
     "demo": "wafersage.demo:demo",
     "maps": "wafersage.cli:maps",
     "export": "wafersage.cli:export",
+    "synth": "wafersage.tasks.synth_cli:synth",
+    "validate-real": "wafersage.tasks.synth_cli:validate_real",
+    "eval": "wafersage.harness.eval_cli:eval_cmd",
+    "score": "wafersage.harness.score_cli:score",
+    "calibrate": "wafersage.harness.score_cli:calibrate",
+    "report": "wafersage.reports.cli:report",
+    "compare": "wafersage.reports.cli:compare",
+    "train": "wafersage.training.cli:train",
 }
 
 
