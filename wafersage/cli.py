@@ -69,7 +69,7 @@ def maps() -> None:
 
 @click.group(cls=LazyGroup, lazy={
     "hf": "wafersage.tasks.export:export_hf",
-    "lm-eval": "wafersage.lmeval.export:export_lm_eval",
+    "lm-eval": "wafersage.harness.lmeval_export:export_lm_eval",
 })
 def export() -> None:
     """Export a benchmark to other formats (Hugging Face datasets / Parquet, lm-evaluation-harness tasks)."""
