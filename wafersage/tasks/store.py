@@ -64,4 +64,5 @@ def read_store(path: str | Path) -> Iterator[WaferMap]:
                 grid=grid, id=meta["id"], source=meta["source"], labels=tuple(meta["labels"]), lot=meta["lot"],
                 wafer_index=meta["wafer_index"], die_size=meta["die_size"], split=meta["split"],
                 truth=tuple(PatternTruth(t["pattern"], t["params"]) for t in meta.get("truth", [])),
+                extra=meta.get("extra", {}),
             )

@@ -59,6 +59,8 @@ class WaferMap:
     die_size: float | None = None
     split: str | None = None
     truth: tuple[PatternTruth, ...] = ()
+    #: source-specific metadata kept as given (e.g. ``{"lswmd_row": "19"}`` from an image folder's labels.csv)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         grid = self.grid
@@ -110,4 +112,5 @@ class WaferMap:
             "wafer_index": self.wafer_index, "die_size": self.die_size, "split": self.split,
             "shape": list(self.shape),
             "truth": [{"pattern": t.pattern, "params": t.params} for t in self.truth],
+            "extra": dict(self.extra),
         }
