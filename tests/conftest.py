@@ -35,3 +35,24 @@ def synth_stage_maps():
 
     maps = list(generate_maps(300, seed=7))
     return maps, [measure(wafer) for wafer in maps]
+
+
+@pytest.fixture
+def chat_server():
+    """A real OpenAI-compatible server on 127.0.0.1 (wafersage.models.testing_server) in a thread, fresh per test.
+
+    No latency or faults; script faults with ``chat_server.script([...])`` or start your own server for others.
+    """
+    from wafersage.models.testing_server import ChatCompletionsServer
+
+    with ChatCompletionsServer(retry_after_s=0.2, hang_s=5) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def scorer_bench(tmp_path_factory) -> Path:
+    """The demo benchmark (configs/synth/demo.yaml, ~50 wafers, every split 'test'), built once per session."""
+    from wafersage.tasks.synth import SynthConfig, build_benchmark
+
+    config = SynthConfig.from_yaml(REPO / "configs" / "synth" / "demo.yaml")
+    return build_benchmark(config, tmp_path_factory.mktemp("scorer_bench") / "bench", progress=False)

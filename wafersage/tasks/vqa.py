@@ -1,0 +1,374 @@
+"""Stage 2: 8–10 question–answer pairs per wafer, written from its rubric.
+
+Per wafer: defect type 1–2, spatial 2–3, morphology 2–3, root cause 1–2 and consistency (yes/no) 1–2 items; the
+counts above the minimum are drawn with the caller's ``rng``, as are the templates and their phrasings.
+
+Questions never name or hint a defect type: no template uses a pattern word (:data:`vocab.HINT_WORDS`: "center",
+"edge", "ring", "line", "cluster", ...); location is asked with clock positions, quadrants and "radial zone", and
+every question passes :func:`check_question`.
+
+Reference answers are 1–3 sentences from :mod:`wafersage.tasks.phrasing`, so each names every must-hit term of its
+dimension and none of its must-avoid terms. A consistency item states a premise that is true or false for the map
+(``expected_yes``); when a wafer gets two, one is true and one false, and a single one is true with probability
+1/2, so premises are balanced across the set. Its answer starts "Yes." or "No." and then states the facts of its
+dimension (spatial for location premises, morphology for the failing-share premise).
+
+Difficulty rules (:func:`difficulty_of`), from the map and the question:
+
+* a map is *mixed* when it has two or more patterns, *subtle* when its pattern is small (see
+  :func:`wafersage.tasks.facts.is_subtle`); a question is *multi-fact* when it asks for several facts at once
+  (e.g. "zone, clock position and distribution");
+* **easy**: one fact about a single clear pattern (or a normal wafer);
+* **hard**: a multi-fact question about a mixed or subtle map, or any question about a map with three or more
+  patterns;
+* **medium**: everything else (one fact on a mixed or subtle map, several facts on a clear single pattern).
+
+Item ids are ``{wafer_id}-q{qa_index}`` with ``qa_index`` counting from 0 in the order written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from .facts import is_subtle
+from .geometry import Geometry
+from .phrasing import join, morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
+from .prompting import generate_validated, render_prompt
+from .schema import CATEGORIES, Difficulty, Rubric, VQAItem
+from .vocab import CLOCK_TERM_RE, CLOCK_TERMS, HINT_RE, HINT_WORDS, NUMBER_WORDS, QUADRANT_TERMS
+from .wafer import LABELS, WaferMap
+
+CATEGORY_RANGES: dict[str, tuple[int, int]] = {
+    "defect_type": (1, 2), "spatial": (2, 3), "morphology": (2, 3), "root_cause": (1, 2), "consistency": (1, 2),
+}
+ITEMS_RANGE = (8, 10)
+FAIL_THRESHOLDS = (1, 2, 5, 10, 20, 30, 50, 70, 90)  # percent, for the failing-share premise
+CLEAR_MARGIN = 1.5  # the premise's threshold is at least this factor away from the true share
+
+
+def check_question(question: str, labels: list[str] | tuple[str, ...]) -> None:
+    """Raise ValueError naming the word if ``question`` names or hints any of ``labels``."""
+    leak = _leak(question, tuple(labels))
+    if leak:
+        raise ValueError(f"question hints the defect type {leak[0]!r} with the word {leak[1]!r}: {question!r}; "
+                         "ask with clock positions, quadrants or 'radial zone' instead")
+
+
+@lru_cache(maxsize=8192)
+def _leak(question: str, labels: tuple[str, ...]) -> tuple[str, str] | None:
+    for label in labels:
+        found = HINT_RE[label].search(question)
+        if found:
+            return label, found.group(0)
+    return None
+
+
+def difficulty_of(n_patterns: int, subtle: bool, multi_fact: bool) -> Difficulty:
+    """The documented difficulty rule (see the module docstring)."""
+    if n_patterns >= 3 or ((n_patterns >= 2 or subtle) and multi_fact):
+        return "hard"
+    if n_patterns >= 2 or subtle or multi_fact:
+        return "medium"
+    return "easy"
+
+
+@dataclass(frozen=True)
+class _Context:
+    rubric: Rubric
+    geom: Geometry
+    clocks: tuple[int, ...]
+    avoid_clocks: tuple[int, ...]
+    spatial: str  # the fact sentences of each dimension, written once per wafer
+    morphology: str
+    root_cause: str
+
+    @classmethod
+    def of(cls, rubric: Rubric, geom: Geometry) -> "_Context":
+        return cls(rubric, geom, tuple(rubric.spatial.clock_positions), _clocks_in(rubric.spatial.must_avoid),
+                   spatial_sentence(rubric), morphology_sentence(rubric), root_cause_sentence(rubric))
+
+
+@dataclass(frozen=True)
+class _Template:
+    category: str
+    phrasings: tuple[str, ...]
+    multi_fact: bool
+    answer: Callable[[_Context], str]
+    applies: Callable[[_Context], bool] = lambda ctx: True
+
+
+def _clock_lead(ctx: _Context) -> str:
+    return f"Around {join([CLOCK_TERMS[k].term for k in ctx.clocks])}. " + ctx.spatial
+
+
+def _top_quadrant(geom: Geometry) -> tuple[str, float]:
+    best = max(geom.quadrant_share, key=geom.quadrant_share.__getitem__)
+    return best, geom.quadrant_share[best]
+
+
+def _quadrant_lead(ctx: _Context) -> str:
+    return f"Mostly the {QUADRANT_TERMS[_top_quadrant(ctx.geom)[0]].term}. " + ctx.spatial
+
+
+def _zone_lead(ctx: _Context) -> str:
+    zone = ctx.rubric.spatial.zone
+    lead = "No single radial zone stands out. " if zone in ("whole wafer", "none") else ""
+    return lead + ctx.spatial
+
+
+def _types(ctx: _Context) -> str:
+    return type_sentence(ctx.rubric.defect_types)
+
+
+TEMPLATES: tuple[_Template, ...] = (
+    _Template("defect_type", (
+        "What defect pattern type does this wafer map show?",
+        "Which failure class best describes this wafer map?",
+        "Classify the failure signature on this wafer bin map.",
+    ), False, _types),
+    _Template("defect_type", (
+        "How many distinct failure signatures does this wafer show, and which classes are they?",
+        "Name every defect class present on this wafer map; several may overlap.",
+        "Which WM-811K defect classes apply to this map? List all that are present.",
+    ), True, _types),
+    _Template("spatial", (
+        "Where on the wafer do most failing dies lie?",
+        "Describe where the failing dies are located on this wafer map.",
+        "Which part of the wafer is affected by the failures?",
+    ), False, lambda ctx: ctx.spatial),
+    _Template("spatial", (
+        "Which radial zone (inner, middle or outer) holds most of the failing dies?",
+        "In terms of distance from the wafer's midpoint, where do the failures occur?",
+        "How far from the wafer's midpoint are most failing dies, by radial zone?",
+    ), False, _zone_lead),
+    _Template("spatial", (
+        "How are the failing dies distributed over the wafer?",
+        "Are the failing dies concentrated in one place, spread symmetrically around the midpoint, or spread over "
+        "the whole map?",
+        "Describe the spatial distribution of the failing dies.",
+    ), False, lambda ctx: ctx.spatial),
+    _Template("spatial", (
+        "At which clock position are the failures concentrated (12 o'clock at the top)?",
+        "Using clock positions, where do the failing dies sit?",
+        "Which clock direction, counted clockwise from 12 o'clock at the top, points to the failures?",
+    ), False, _clock_lead, lambda ctx: bool(ctx.clocks)),
+    _Template("spatial", (
+        "Which quadrant of the wafer contains most of the failing dies?",
+        "Which quarter of the wafer is most affected?",
+    ), False, _quadrant_lead, lambda ctx: bool(ctx.clocks) and _top_quadrant(ctx.geom)[1] >= 0.5),
+    _Template("spatial", (
+        "Give the location of the failures: radial zone, clock position if any, and how they are distributed.",
+        "Summarise the spatial signature of the failures (zone, direction and distribution).",
+    ), True, lambda ctx: ctx.spatial),
+    _Template("morphology", (
+        "What shape do the failing dies form?",
+        "Describe the geometric structure of the failure pattern.",
+        "What does the failing region look like?",
+    ), False, lambda ctx: ctx.morphology),
+    _Template("morphology", (
+        "How densely packed are the failing dies within the affected area?",
+        "Is the failure dense or sparse?",
+    ), False, lambda ctx: ctx.morphology),
+    _Template("morphology", (
+        "Are the failing dies grouped together or apart from each other?",
+        "Describe the texture of the failing area.",
+    ), False, lambda ctx: ctx.morphology),
+    _Template("morphology", (
+        "Characterise the morphology of the failure signature: its shape, density and texture.",
+        "Describe the failure pattern's shape, how dense it is and its texture.",
+    ), True, lambda ctx: ctx.morphology),
+    _Template("root_cause", (
+        "Which equipment category should be investigated first for this failure signature?",
+        "Which tool group most likely caused this signature?",
+    ), False, lambda ctx: ctx.root_cause),
+    _Template("root_cause", (
+        "Which process step most likely produced this failure signature?",
+        "At which process step would you look for the origin of these failures?",
+    ), False, lambda ctx: ctx.root_cause),
+    _Template("root_cause", (
+        "What are the most likely root causes of this failure signature, and at which process step and equipment?",
+        "Give the probable equipment, process step and causes behind this signature.",
+    ), True, lambda ctx: ctx.root_cause),
+)
+_BY_CATEGORY = {c: tuple(t for t in TEMPLATES if t.category == c) for c in CATEGORIES}
+
+
+@dataclass(frozen=True)
+class _Premise:
+    question: str
+    truth: bool
+    dimension: Literal["spatial", "morphology"]
+    detail: str  # a sentence stating the fact that decides the premise
+
+
+def _premises(ctx: _Context, rng: np.random.Generator) -> list[_Premise]:
+    """Every premise that is clearly true or clearly false for this map."""
+    out: list[_Premise] = []
+    share = ctx.geom.fail_ratio * 100
+    for p in FAIL_THRESHOLDS:
+        if share >= CLEAR_MARGIN * p or share * CLEAR_MARGIN <= p:
+            out.append(_Premise(f"Do more than {p}% of the dies on this wafer fail?", share > p, "morphology",
+                                f"About {share:.0f}% of the dies fail."))
+    for k in ctx.clocks[:1]:
+        out.append(_Premise(f"Are most failing dies located around the {k} o'clock position?", True, "spatial", ""))
+    for k in ctx.avoid_clocks[:1]:
+        word = NUMBER_WORDS[k % 12]
+        phrasing = rng.choice([f"Are most failing dies located around the {k} o'clock position?",
+                               f"Is the failure concentrated towards {word} o'clock?"])
+        out.append(_Premise(str(phrasing), False, "spatial", ""))
+    dists = set(ctx.rubric.spatial.distribution.split(", "))
+    around = "Do the failures occur all around the wafer rather than on one side only?"
+    if dists and dists <= {"radially symmetric", "wafer-wide"}:
+        out.append(_Premise(around, True, "spatial", ""))
+    elif dists and dists <= {"localized", "linear"} and ctx.clocks:
+        out.append(_Premise(around, False, "spatial", ""))
+    if ctx.clocks:
+        for quadrant, q_share in ctx.geom.quadrant_share.items():
+            name = quadrant.replace("-", " ")
+            if q_share >= 0.5 or q_share <= 0.05:
+                out.append(_Premise(f"Is the {name} quadrant the most affected part of the wafer?", q_share >= 0.5,
+                                    "spatial", ""))
+    return out
+
+
+def _consistency(ctx: _Context, count: int, rng: np.random.Generator) -> list[tuple[_Premise, str]]:
+    premises = _premises(ctx, rng)
+    wanted = [True, False] if count == 2 else [bool(rng.random() < 0.5)]
+    rng.shuffle(wanted)
+    chosen: list[_Premise] = []
+    for truth in wanted:
+        pool = [p for p in premises if p not in chosen and p.truth == truth] or [p for p in premises if p not in chosen]
+        if pool:
+            chosen.append(pool[int(rng.integers(len(pool)))])
+    out = []
+    for premise in chosen:
+        facts = ctx.spatial if premise.dimension == "spatial" else ctx.morphology
+        answer = ("Yes. " if premise.truth else "No. ") + (premise.detail + " " if premise.detail else "") + facts
+        out.append((premise, answer))
+    return out
+
+
+def _counts(rng: np.random.Generator) -> dict[str, int]:
+    counts = {c: lo for c, (lo, _) in CATEGORY_RANGES.items()}
+    room = [c for c, (lo, hi) in CATEGORY_RANGES.items() for _ in range(hi - lo)]
+    extra = int(rng.integers(ITEMS_RANGE[0], ITEMS_RANGE[1] + 1)) - sum(counts.values())
+    for i in rng.permutation(len(room))[:extra]:
+        counts[room[i]] += 1
+    return counts
+
+
+def _clocks_in(terms: list[str]) -> tuple[int, ...]:
+    found = []
+    for text in terms:
+        m = CLOCK_TERM_RE.search(text)
+        if m:
+            word = m.group(1).lower()
+            k = (NUMBER_WORDS.index(word) or 12) if word in NUMBER_WORDS else int(word)
+            if k not in found:
+                found.append(k)
+    return tuple(found)
+
+
+def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.random.Generator, image: str,
+               split: str) -> list[VQAItem]:
+    """Write 8–10 VQA items for one wafer from its rubric (see the module docstring for the rules)."""
+    ctx = _Context.of(rubric, geom)
+    types = list(rubric.defect_types)
+    n_patterns = sum(t != "none" for t in types)
+    subtle = is_subtle(geom, tuple(types))
+    banned = list(dict.fromkeys([*types, *wafer.labels]))
+    labels = list(wafer.labels) or types
+    rows: list[tuple[str, str, str, str, bool, bool | None]] = []  # category, dimension, question, answer, multi, yes
+    for category, count in _counts(rng).items():
+        if category == "consistency":
+            for premise, answer in _consistency(ctx, count, rng):
+                rows.append((category, premise.dimension, premise.question, answer, False, premise.truth))
+            continue
+        pool = [t for t in _BY_CATEGORY[category] if t.applies(ctx)]
+        for index in rng.permutation(len(pool))[:count]:
+            template = pool[index]
+            question = template.phrasings[int(rng.integers(len(template.phrasings)))]
+            rows.append((category, category, question, template.answer(ctx), template.multi_fact, None))
+    items = []
+    for qa_index, (category, dimension, question, answer, multi, yes) in enumerate(rows):
+        check_question(question, banned)
+        items.append(VQAItem(
+            id=f"{wafer.id}-q{qa_index}", wafer_id=wafer.id, image=image, question=question, answer=answer,
+            category=category, dimension=dimension, difficulty=difficulty_of(n_patterns, subtle, multi),
+            labels=labels, qa_index=qa_index, split=split, expected_yes=yes,
+        ))
+    return items
+
+
+class VQAResult(BaseModel):
+    """Model-written items for one wafer, or the reason they failed. Failed results are kept, never dropped."""
+
+    wafer_id: str
+    items: list[VQAItem] = Field(default_factory=list)
+    status: Literal["ok", "failed"]
+    reason: str | None = None
+    attempts: int = Field(ge=0)
+
+
+def items_from_json(data: object, rubric: Rubric, *, image: str, split: str, labels: list[str]) -> list[VQAItem]:
+    """Validate a model's JSON list of pairs against the Stage-2 rules (counts, categories, no type leak)."""
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        data = data["items"]
+    if not isinstance(data, list):
+        raise ValueError(f"expected a JSON list of question objects, got {type(data).__name__}")
+    if not ITEMS_RANGE[0] <= len(data) <= ITEMS_RANGE[1]:
+        raise ValueError(f"{len(data)} pairs; write {ITEMS_RANGE[0]} to {ITEMS_RANGE[1]}")
+    banned = list(dict.fromkeys([*rubric.defect_types, *labels]))
+    items = []
+    for qa_index, raw in enumerate(data):
+        if not isinstance(raw, dict):
+            raise ValueError(f"pair {qa_index} is not an object")
+        category = raw.get("category")
+        if category not in CATEGORY_RANGES:
+            raise ValueError(f"pair {qa_index}: category {category!r} is not one of {', '.join(CATEGORY_RANGES)}")
+        dimension = raw.get("dimension") or ("spatial" if category == "consistency" else category)
+        yes = raw.get("expected_yes") if category == "consistency" else None
+        if category == "consistency" and not isinstance(yes, bool):
+            raise ValueError(f"pair {qa_index}: a consistency question needs expected_yes true or false")
+        check_question(str(raw.get("question", "")), banned)
+        try:
+            items.append(VQAItem(
+                id=f"{rubric.wafer_id}-q{qa_index}", wafer_id=rubric.wafer_id, image=image,
+                question=raw.get("question"), answer=raw.get("answer"), category=category, dimension=dimension,
+                difficulty=raw.get("difficulty"), labels=labels, qa_index=qa_index, split=split, expected_yes=yes))
+        except ValidationError as exc:
+            raise ValueError(f"pair {qa_index}: {exc}") from None
+    for category, (lo, hi) in CATEGORY_RANGES.items():
+        n = sum(it.category == category for it in items)
+        if not lo <= n <= hi:
+            raise ValueError(f"{n} {category} pairs; write {lo} to {hi}")
+    return items
+
+
+class ModelVQAWriter:
+    """Stage 2 by a model: ``generate(prompt) -> reply`` (JSON list); invalid replies are retried with the error."""
+
+    def __init__(self, generate: Callable[[str], str], max_retries: int = 2):
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.generate = generate
+        self.max_retries = max_retries
+
+    def prompt(self, rubric: Rubric) -> str:
+        from .rubric import rubric_json
+
+        banned = [w for label in LABELS for w in HINT_WORDS[label][:2]]
+        return render_prompt("vqa_writer", wafer_id=rubric.wafer_id, rubric_json=rubric_json(rubric),
+                             min_items=ITEMS_RANGE[0], max_items=ITEMS_RANGE[1], banned=list(dict.fromkeys(banned)))
+
+    def write(self, rubric: Rubric, *, image: str, split: str, labels: list[str] | None = None) -> VQAResult:
+        labels = list(labels) if labels else list(rubric.defect_types)
+        out = generate_validated(
+            self.generate, self.prompt(rubric),
+            lambda data: items_from_json(data, rubric, image=image, split=split, labels=labels), self.max_retries)
+        return VQAResult(wafer_id=rubric.wafer_id, items=out.value or [], reason=out.reason,
+                         status="ok" if out.value is not None else "failed", attempts=out.attempts)
