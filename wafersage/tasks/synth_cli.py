@@ -1,0 +1,88 @@
+"""``wafersage synth`` (build a benchmark folder) and ``wafersage validate-real`` (geometry path vs real labels)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .benchmark import Benchmark
+
+
+@click.command("synth")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Synthesis config YAML, e.g. configs/synth/demo.yaml.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Benchmark folder to create.")
+@click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--force", is_flag=True, help="Replace --out if it already holds files.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def synth(config_path: Path, out_dir: Path, seed: int | None, force: bool, quiet: bool) -> None:
+    """Build a benchmark: maps -> clean -> split -> describe -> rubrics -> VQA items -> images -> manifest."""
+    from .synth import SynthConfig, SynthConfigError, build_benchmark
+    from .wafer import WaferMapError
+
+    try:
+        config = SynthConfig.from_yaml(config_path, seed=seed)
+        root = build_benchmark(config, out_dir, progress=not quiet, overwrite=force)
+    except (SynthConfigError, WaferMapError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = Benchmark.load(root).manifest["counts"]
+    console = Console()
+    console.print(f"[bold]{config.name}[/] v{config.version} (seed {config.seed}) -> {root}")
+    console.print(f"maps read {counts['maps_read']}, flagged by cleaning {counts['maps_flagged']}, "
+                  f"wafers {counts['wafers']}, items {counts['items']}, failed {counts['failed_wafers']}")
+    console.print("wafers per split: " + ", ".join(f"{k} {v}" for k, v in counts["wafers_per_split"].items()))
+
+
+@click.command("validate-real")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", required=True, help="Reader format: lswmd, mixedwm38 or images.")
+@click.option("--limit", type=int, default=None, help="Read at most this many maps.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table as JSON here.")
+@click.option("--specialist", "specialist_bench", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Add a column for the specialist baseline's classifier, trained on this "
+                                 "benchmark's train split (cached beside it).")
+def validate_real(source: Path, fmt: str, limit: int | None, out_file: Path | None,
+                  specialist_bench: Path | None) -> None:
+    """Infer defect types of real labelled maps from geometry alone (labels hidden) and compare with the labels."""
+    from itertools import islice
+
+    from .benchmark import BenchmarkError
+    from .readers import read_maps
+    from .specialist_classifier import ClassifierError, classifier_for_benchmark
+    from .validate_real import geometry_rules, validate
+    from .wafer import WaferMapError
+
+    try:
+        predictors = None
+        if specialist_bench is not None:
+            predictors = {"geometry": geometry_rules, "specialist": classifier_for_benchmark(specialist_bench).predict}
+        maps = read_maps(source, fmt)
+        table = validate(islice(maps, limit) if limit else maps, source=str(source), format=fmt,
+                         predictors=predictors)
+    except (WaferMapError, BenchmarkError, ClassifierError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if table.overall.n == 0:
+        raise click.ClickException(f"{source}: no labelled maps to validate against ({table.skipped_unlabeled} "
+                                   "unlabeled); validate-real needs labels")
+    view = Table(title=f"Defect types from geometry vs real labels — {source} ({fmt})")
+    view.add_column("class", overflow="fold")
+    view.add_column("n", justify="right")
+    for name in table.predictors:
+        view.add_column(f"{name}: exact", justify="right")
+        view.add_column(f"{name}: label contained", justify="right")
+    for row in table.rows:
+        cells = [f"{s.exact_rate:.0%} ({s.exact})" for s in row.scores.values()]
+        contained = [f"{s.contained_rate:.0%} ({s.contained})" for s in row.scores.values()]
+        view.add_row(row.label, str(row.n), *[c for pair in zip(cells, contained) for c in pair],
+                     style="bold" if row is table.overall else None)
+    Console().print(view)
+    if table.skipped_unlabeled:
+        click.echo(f"skipped {table.skipped_unlabeled} unlabeled maps")
+    if out_file:
+        out_file.write_text(json.dumps(table.model_dump(mode="json"), indent=1) + "\n", encoding="utf-8")
+        click.echo(f"wrote {out_file}")
