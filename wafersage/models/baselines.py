@@ -22,7 +22,7 @@ from .base import ModelRequest, ModelResponse
 from .config import ModelConfig
 
 #: backend names of the built-in baselines (deployment "baseline", no cost, no image read)
-BASELINE_BACKENDS = ("oracle", "constant", "random")
+BASELINE_BACKENDS = ("oracle", "constant", "random", "specialist")
 
 DEFAULT_CONSTANT_TEXT = (
     "The failing dies form a cluster near the center of the wafer, "
