@@ -1,12 +1,18 @@
 """Measured geometry of a wafer map: the facts that descriptions, rubrics, questions and the specialist use.
 
-Coordinates: the wafer centre is the centroid of its dies, distances are normalised by the wafer radius (the
-farthest die centre, so edge dies sit near r = 1), ``x`` grows to the right and ``y`` upwards. Clock positions
-count clockwise from 12 o'clock; sector k covers k·30° ± 15°. Zones by normalised radius: centre < 0.35,
-middle < 0.72, edge otherwise (a published convention, see ``notes/domain.md``).
+Coordinates: the wafer centre is the centroid of its dies; each axis is normalised by the wafer's half-extent
+along it (the farthest die centre in that direction), so the wafer becomes the unit disc even on grids whose
+dies are not square (32×29 …) and edge dies sit near r = 1. ``x`` grows to the right and ``y`` upwards; angles
+and orientations are measured in this normalised frame. Clock positions count clockwise from 12 o'clock;
+sector k covers k·30° ± 15°. Zones by normalised radius: centre < 0.35, middle < 0.72, edge otherwise (a
+published convention, see ``notes/domain.md``).
+
+Everything is vectorised over the dies: one pass over the on-wafer cells, one connected-component labelling and
+one sort of the failing dies, so a 52×52 map measures in a fraction of a millisecond.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -20,7 +26,19 @@ ZONE_EDGES = (0.35, 0.72)
 QUADRANTS = ("upper-right", "upper-left", "lower-left", "lower-right")
 RADIAL_BINS = 10
 MIN_REGION_AREA = 3
+#: only the largest regions are kept as :class:`Region` objects (counts and fractions use all of them)
+MAX_REGIONS = 20
+CLUSTER_MIN_AREA = 5
+#: dies nearer the centre than this carry no direction (clock sectors, angular concentration)
+DIRECTION_MIN_R = 0.2
+#: a map is directional when its excess failures point one way at least this strongly (0..1)
+DIRECTION_MIN_FOCUS = 0.5
+#: ring measure: widest band (in radial bins) that still counts as a ring, and the pseudo-dies of its prior
+RING_MAX_BINS = 7
+RING_PRIOR_DIES = 4
 _EIGHT = np.ones((3, 3), dtype=bool)
+_SECTOR_ANGLES = np.radians(np.arange(12) * 30.0)
+_SECTOR_UNIT = np.stack([np.sin(_SECTOR_ANGLES), np.cos(_SECTOR_ANGLES)], axis=1)  # (x, y) of each clock sector
 
 
 class Region(BaseModel):
@@ -33,7 +51,7 @@ class Region(BaseModel):
     y: float
     r: float
     clock: int
-    elongation: float  # sqrt(major / minor variance), 1 for a round blob
+    elongation: float  # sqrt(major / minor variance), dies counted as unit squares: ~length / width; 1 for a blob
     orientation_deg: float  # major axis, degrees counter-clockwise from +x, in [0, 180)
     extent_r: tuple[float, float]  # min and max normalised radius covered
     angular_span_deg: float  # clock arc covered, 0..360
@@ -48,29 +66,23 @@ class Geometry(BaseModel):
     fail_ratio: float
     zone_fail_ratio: dict[str, float]  # failing share of each zone's dies
     zone_share: dict[str, float]  # share of all failing dies in each zone
-    dominant_zone: str | None
+    dominant_zone: str | None  # the zone whose dies fail most often (highest zone_fail_ratio); None when clean
     radial_profile: list[float]  # fail ratio in RADIAL_BINS equal bands of r
     clock_share: list[float]  # share of failing dies per clock sector, index 0 = 12 o'clock
     dominant_clocks: list[int]  # clock positions 1..12, strongest first; empty when not directional
-    angular_concentration: float  # 0 uniform around the wafer .. 1 all in one direction
+    angular_concentration: float  # 0 uniform around the wafer .. 1 all failures (beyond r 0.2) in one direction
     quadrant_share: dict[str, float]
-    regions: list[Region]  # largest first, area >= MIN_REGION_AREA
+    regions: list[Region]  # largest first, area >= MIN_REGION_AREA, at most MAX_REGIONS
     clustered_fraction: float  # failing dies that sit in regions of >= 5 dies
     neighbour_excess: float  # how much more often fail dies neighbour fail dies than chance; 0 random
     line_likeness: float  # largest region: 1 for a thin straight line
-    ring_likeness: float  # angular coverage of the strongest radial band's failures
+    ring_likeness: float  # angular coverage of the strongest off-centre radial band, times how hollow it is inside
     ring_radius: float  # centre of that band, normalised
     texture: str  # "clustered", "scattered", "mixed" or "clean"
 
     @property
     def largest(self) -> Region | None:
         return self.regions[0] if self.regions else None
-
-
-@lru_cache(maxsize=256)
-def _frame(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.indices(shape, dtype=np.float64)
-    return rows, cols
 
 
 def clock_of(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | int:
@@ -85,152 +97,243 @@ def zone_of(r: float) -> str:
     return ZONES[int(np.searchsorted(ZONE_EDGES, r, side="right"))]
 
 
+def _centre_and_scale(rows: np.ndarray, cols: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Centroid (row, column) of the given die positions and the half-extents (along rows, along columns)."""
+    rc, cc = float(rows.mean()), float(cols.mean())
+    ry = max(float(np.abs(rows - rc).max()), 0.5)
+    rx = max(float(np.abs(cols - cc).max()), 0.5)
+    return (rc, cc), (ry, rx)
+
+
+def frame_of(on: np.ndarray):
+    """``(x, y, r, on, centre, scale)`` of an on-wafer mask: normalised coordinates of every cell, the centroid
+    ``(row, column)`` and the dies per unit radius ``(along y, along x)``; the generator draws in this frame."""
+    on = np.asarray(on, dtype=bool)
+    ri, ci = np.nonzero(on)
+    if ri.size == 0:
+        raise ValueError("no die on the wafer: cannot place a frame on an all-zero grid")
+    (rc, cc), (ry, rx) = _centre_and_scale(ri, ci)
+    rows, cols = np.ogrid[: on.shape[0], : on.shape[1]]
+    x, y = np.broadcast_arrays((cols - cc) / rx, (rc - rows) / ry)
+    return x, y, np.hypot(x, y), on, (rc, cc), (ry, rx)
+
+
 def polar(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalised (x, y, r) for every cell of ``grid``, centred on its dies."""
-    on = grid != OFF
-    rows, cols = _frame(grid.shape)
-    n = on.sum()
-    rc, cc = rows[on].sum() / n, cols[on].sum() / n
-    x, y = cols - cc, rc - rows
-    d2 = x * x + y * y
-    radius = max(float(np.sqrt(d2[on].max())), 0.5)
-    return x / radius, y / radius, np.sqrt(d2) / radius
+    x, y, r, *_ = frame_of(np.asarray(grid) != OFF)
+    return x, y, r
 
 
-def _regions(fail: np.ndarray, x: np.ndarray, y: np.ndarray, r: np.ndarray, n_dies: int) -> list[Region]:
+@dataclass(frozen=True)
+class _Outline:
+    """Everything that depends only on which cells hold a die (per die, in row-major order); cached because the
+    maps of one product share their outline."""
+
+    x: np.ndarray
+    y: np.ndarray
+    r: np.ndarray
+    zone: np.ndarray
+    quadrant: np.ndarray  # index into QUADRANTS
+    bin_sector: np.ndarray  # radial bin * 12 + clock sector of each die
+    dies_per_zone: np.ndarray
+    dies_bin_sector: np.ndarray  # (RADIAL_BINS, 12) die counts
+    dies_per_bin: np.ndarray
+    dies_off_centre: np.ndarray  # per clock sector, beyond DIRECTION_MIN_R
+    die_neighbours: np.ndarray  # on-wafer neighbours of each die (8-connectivity)
+    die_var: tuple[float, float]  # variance of one die's square along (y, x), normalised units
+
+
+@lru_cache(maxsize=64)
+def _outline(shape: tuple[int, int], packed: bytes) -> _Outline:
+    on = np.frombuffer(packed, dtype=bool).reshape(shape)
+    ri, ci = np.nonzero(on)
+    (rc, cc), (ry, rx) = _centre_and_scale(ri, ci)
+    x, y = (ci - cc) / rx, (rc - ri) / ry
+    r = np.hypot(x, y)
+    bins = np.minimum((r * RADIAL_BINS).astype(np.intp), RADIAL_BINS - 1)
+    sector = np.rint(np.degrees(np.arctan2(x, y)) % 360.0 / 30.0).astype(np.intp) % 12
+    zone = np.searchsorted(ZONE_EDGES, r, side="right")
+    quadrant = np.where(y >= 0, np.where(x >= 0, 0, 1), np.where(x < 0, 2, 3))
+    bin_sector = bins * 12 + sector
+    dies_bin_sector = np.bincount(bin_sector, minlength=RADIAL_BINS * 12).reshape(RADIAL_BINS, 12)
+    neighbours = ndimage.correlate(on.view(np.uint8), _EIGHT.view(np.uint8), mode="constant")[on] - 1
+    for array in (x, y, r, zone, quadrant, bin_sector, neighbours):
+        array.setflags(write=False)
+    return _Outline(
+        x=x, y=y, r=r, zone=zone, quadrant=quadrant, bin_sector=bin_sector,
+        dies_per_zone=np.bincount(zone, minlength=3),
+        dies_bin_sector=dies_bin_sector, dies_per_bin=dies_bin_sector.sum(1),
+        dies_off_centre=dies_bin_sector[int(round(DIRECTION_MIN_R * RADIAL_BINS)):].sum(0),
+        die_neighbours=neighbours, die_var=(1.0 / (12 * ry * ry), 1.0 / (12 * rx * rx)),
+    )
+
+
+def _regions(fail: np.ndarray, xs: np.ndarray, ys: np.ndarray, rs: np.ndarray, n_dies: int,
+             die_var: tuple[float, float]) -> tuple[list[dict], float]:
+    """Connected regions of failing dies as :class:`Region` fields (largest first), and the share of failing
+    dies in clusters of >= ``CLUSTER_MIN_AREA``. ``xs, ys, rs`` are the failing dies in row-major order."""
     labels, count = ndimage.label(fail, structure=_EIGHT)
     if count == 0:
-        return []
-    flat = labels.ravel()
-    idx = flat > 0
-    lab = flat[idx]
-    xs, ys, rs = x.ravel()[idx], y.ravel()[idx], r.ravel()[idx]
-    area = np.bincount(lab, minlength=count + 1)[1:].astype(float)
+        return [], 0.0
+    lab = labels[fail]
+    angles = np.degrees(np.arctan2(xs, ys)) % 360.0
+    order = np.argsort(lab * 1000.0 + angles, kind="stable")  # by region, then clockwise from 12 (angle < 1000)
+    lab_s, ang_s, r_s = lab[order], angles[order], rs[order]
+    starts = np.flatnonzero(np.diff(lab_s, prepend=0))  # every label 1..count occurs once as a group
+    ends = np.append(starts[1:], lab_s.size)
+    area = (ends - starts).astype(float)
+    clustered = float(area[area >= CLUSTER_MIN_AREA].sum() / lab.size)
     keep = np.flatnonzero(area >= MIN_REGION_AREA)
     if keep.size == 0:
-        return []
-    sx = np.bincount(lab, xs, count + 1)[1:] / np.maximum(area, 1)
-    sy = np.bincount(lab, ys, count + 1)[1:] / np.maximum(area, 1)
-    dx, dy = xs - sx[lab - 1], ys - sy[lab - 1]
-    cxx = np.bincount(lab, dx * dx, count + 1)[1:] / np.maximum(area, 1)
-    cyy = np.bincount(lab, dy * dy, count + 1)[1:] / np.maximum(area, 1)
-    cxy = np.bincount(lab, dx * dy, count + 1)[1:] / np.maximum(area, 1)
-    rmin = ndimage.minimum(rs, lab, np.arange(1, count + 1)) if count else []
-    rmax = ndimage.maximum(rs, lab, np.arange(1, count + 1)) if count else []
-    angles = np.degrees(np.arctan2(xs, ys)) % 360.0
-    out = []
-    for k in keep[np.argsort(-area[keep], kind="stable")]:
-        tr, det = cxx[k] + cyy[k], cxx[k] * cyy[k] - cxy[k] ** 2
-        disc = np.sqrt(max(tr * tr / 4 - det, 0.0))
-        major, minor = tr / 2 + disc, max(tr / 2 - disc, 0.0)
-        die_var = 1.0 / 12.0 * (sx.size and 1)  # a single die row still has width
-        elong = float(np.sqrt((major + 1e-9) / (minor + 1e-9 + die_var * 1e-4)))
-        orient = float(np.degrees(0.5 * np.arctan2(2 * cxy[k], cxx[k] - cyy[k])) % 180.0)
-        span = _angular_span(angles[lab == k + 1])
-        out.append(Region(
-            area=int(area[k]), area_fraction=float(area[k] / n_dies), x=float(sx[k]), y=float(sy[k]),
-            r=float(np.hypot(sx[k], sy[k])), clock=int(clock_of(sx[k], sy[k])), elongation=min(elong, 50.0),
-            orientation_deg=orient, extent_r=(float(rmin[k]), float(rmax[k])), angular_span_deg=span,
-        ))
-    return out
+        return [], clustered
+    keep = keep[np.argsort(-area[keep], kind="stable")][:MAX_REGIONS]
+    n = area[keep]
+    xo, yo = xs[order], ys[order]
+    sums = np.add.reduceat(np.stack([xo, yo, xo * xo, yo * yo, xo * yo], axis=1), starts)[keep] / n[:, None]
+    sx, sy = sums[:, 0], sums[:, 1]
+    # second moments about each centroid; each die adds the variance of its own unit square
+    cxx = np.maximum(sums[:, 2] - sx * sx, 0.0) + die_var[1]
+    cyy = np.maximum(sums[:, 3] - sy * sy, 0.0) + die_var[0]
+    cxy = sums[:, 4] - sx * sy
+    half_trace = (cxx + cyy) / 2
+    disc = np.sqrt(np.maximum(half_trace**2 - (cxx * cyy - cxy**2), 0.0))
+    elongation = np.minimum(np.sqrt((half_trace + disc) / np.maximum(half_trace - disc, 1e-12)), 50.0)
+    orientation = np.degrees(0.5 * np.arctan2(2 * cxy, cxx - cyy)) % 180.0
+    gaps = np.append(np.diff(ang_s), -np.inf)
+    gaps[ends - 1] = -np.inf  # no gap across two regions
+    inner_gap = np.maximum.reduceat(gaps, starts)[keep]
+    wrap_gap = ang_s[starts[keep]] + 360.0 - ang_s[ends[keep] - 1]
+    columns = {
+        "area": n.astype(int).tolist(), "area_fraction": (n / n_dies).tolist(), "x": sx.tolist(), "y": sy.tolist(),
+        "r": np.hypot(sx, sy).tolist(), "clock": np.atleast_1d(clock_of(sx, sy)).tolist(),
+        "elongation": elongation.tolist(), "orientation_deg": orientation.tolist(),
+        "extent_r": list(zip(np.minimum.reduceat(r_s, starts)[keep].tolist(),
+                             np.maximum.reduceat(r_s, starts)[keep].tolist())),
+        "angular_span_deg": (360.0 - np.maximum(inner_gap, wrap_gap)).tolist(),
+    }
+    return [dict(zip(columns, row)) for row in zip(*columns.values())], clustered
 
 
-def _angular_span(angles: np.ndarray) -> float:
-    """Smallest arc (degrees) that holds all the given angles."""
-    if angles.size < 2:
+def _median(values: np.ndarray) -> float:
+    """Median of a short array (faster than ``np.median`` for a dozen values)."""
+    s = np.sort(values)
+    mid = s.size // 2
+    return float(s[mid]) if s.size % 2 else float(0.5 * (s[mid - 1] + s[mid]))
+
+
+def _directions(fails: np.ndarray, dies: np.ndarray) -> tuple[float, list[int]]:
+    """Angular concentration and dominant clocks from per-sector failures and dies beyond ``DIRECTION_MIN_R``.
+
+    Excess = failures − median sector fail rate × dies, i.e. what a uniform background does not explain. The
+    concentration is the length of the excess-weighted direction sum over all those failures; clocks are
+    reported when the excess points one way (focus >= ``DIRECTION_MIN_FOCUS``) and the top sector's excess is
+    well above the background's Poisson noise.
+    """
+    n_fail = fails.sum()
+    if n_fail == 0:
+        return 0.0, []
+    background = _median(fails / np.maximum(dies, 1))
+    excess = np.maximum(fails - background * dies, 0.0)
+    resultant = float(np.hypot(*(excess @ _SECTOR_UNIT)))
+    concentration = resultant / n_fail
+    top = int(np.argmax(excess))
+    noise = 3.0 * np.sqrt(background * dies[top]) + 2.0
+    if excess[top] < noise or resultant < DIRECTION_MIN_FOCUS * excess.sum():
+        return concentration, []
+    order = np.argsort(-excess, kind="stable")[:3]
+    return concentration, [int(12 if s == 0 else s) for s in order if excess[s] >= 0.5 * excess[top]]
+
+
+def _ring(radial: np.ndarray, fails: np.ndarray, dies: np.ndarray) -> tuple[float, float]:
+    """Ring likeness and radius from the radial profile and (radial bin × sector) failure and die counts.
+
+    The ring band is the strongest radial bin away from the centre (r >= 0.2), widened over the neighbouring
+    bins that fail at least half as often; a band over more than ``RING_MAX_BINS`` bins is no ring. Likeness
+    is the share of clock sectors in which the band fails clearly (above 0.15, half the band's rate and twice
+    the other bins' median), times how hollow the ring is: 1 − fail rate inside the band / fail rate in it, the
+    inside rate shrunk towards the band's by ``RING_PRIOR_DIES`` pseudo-dies so that a few lucky dies at the
+    very centre of a small map make no hollow. A centre blob or a uniform texture has no hollow: it reads ~0.
+    """
+    peak = 2 + int(np.argmax(radial[2:]))
+    lo, hi = peak, peak
+    while lo > 1 and radial[lo - 1] >= 0.5 * radial[peak]:
+        lo -= 1
+    while hi < RADIAL_BINS - 1 and radial[hi + 1] >= 0.5 * radial[peak]:
+        hi += 1
+    ring_r = (lo + hi + 1) / 2 / RADIAL_BINS
+    band_fails, band_dies = fails[lo: hi + 1].sum(0), dies[lo: hi + 1].sum(0)
+    if band_fails.sum() < 6 or hi - lo + 1 > RING_MAX_BINS:
+        return 0.0, ring_r
+    band_rate = band_fails.sum() / band_dies.sum()
+    others = np.concatenate([radial[:lo], radial[hi + 1:]])
+    threshold = max(0.15, 0.5 * band_rate, 2 * (_median(others) if others.size else 0.0))
+    coverage = float((band_fails / np.maximum(band_dies, 1) > threshold).mean())
+    inside_rate = (fails[:lo].sum() + RING_PRIOR_DIES * band_rate) / (dies[:lo].sum() + RING_PRIOR_DIES)
+    return coverage * float(np.clip(1.0 - inside_rate / band_rate, 0.0, 1.0)), ring_r
+
+
+def _neighbour_excess(fail: np.ndarray, die_neighbours: np.ndarray, is_fail: np.ndarray, n_fail: int,
+                      n_dies: int) -> float:
+    """(observed − chance) / (1 − chance) for the share of a failing die's on-wafer neighbours that fail."""
+    if n_fail == 0:
         return 0.0
-    a = np.sort(angles)
-    gaps = np.diff(np.concatenate([a, a[:1] + 360.0]))
-    return float(360.0 - gaps.max())
+    count = np.count_nonzero
+    pairs = (count(fail[:, 1:] & fail[:, :-1]) + count(fail[1:] & fail[:-1])
+             + count(fail[1:, 1:] & fail[:-1, :-1]) + count(fail[1:, :-1] & fail[:-1, 1:]))
+    chance = n_fail / n_dies
+    observed = 2 * pairs / max(int(die_neighbours[is_fail].sum()), 1)
+    return float(np.clip((observed - chance) / max(1 - chance, 1e-9), -1, 1))
+
+
+def _texture(n_fail: int, clustered: float, excess: float) -> str:
+    if n_fail == 0:
+        return "clean"
+    if clustered >= 0.6 and excess > 0.25:
+        return "clustered"
+    if clustered <= 0.25 or excess < 0.1:
+        return "scattered"
+    return "mixed"
 
 
 def measure(wafer: WaferMap | np.ndarray) -> Geometry:
     """Measure one map. Accepts a :class:`WaferMap` or a raw grid."""
     grid = wafer.grid if isinstance(wafer, WaferMap) else np.asarray(wafer)
     on = grid != OFF
+    if not on.any():
+        raise ValueError("cannot measure a map with no die on it (all cells are 0)")
+    out = _outline(grid.shape, on.tobytes())
     fail = grid == FAIL
-    n_dies, n_fail = int(on.sum()), int(fail.sum())
-    x, y, r = polar(grid)
-    r_on, r_fail = r[on], r[fail]
-    zone_on = np.searchsorted(ZONE_EDGES, r_on, side="right")
-    zone_fail = np.searchsorted(ZONE_EDGES, r_fail, side="right")
-    dies_per_zone = np.bincount(zone_on, minlength=3).astype(float)
-    fails_per_zone = np.bincount(zone_fail, minlength=3).astype(float)
-    zone_fail_ratio = fails_per_zone / np.maximum(dies_per_zone, 1)
+    is_fail = grid[on] == FAIL
+    n_dies, n_fail = int(is_fail.size), int(np.count_nonzero(is_fail))
+
+    fails_per_zone = np.bincount(out.zone[is_fail], minlength=3)
     zone_share = fails_per_zone / max(n_fail, 1)
-    bins_on = np.minimum((r_on * RADIAL_BINS).astype(int), RADIAL_BINS - 1)
-    bins_fail = np.minimum((r_fail * RADIAL_BINS).astype(int), RADIAL_BINS - 1)
-    radial = np.bincount(bins_fail, minlength=RADIAL_BINS) / np.maximum(np.bincount(bins_on, minlength=RADIAL_BINS), 1)
+    zone_fail = fails_per_zone / np.maximum(out.dies_per_zone, 1)
+    fails_bin_sector = np.bincount(out.bin_sector[is_fail], minlength=RADIAL_BINS * 12).reshape(RADIAL_BINS, 12)
+    radial = fails_bin_sector.sum(1) / np.maximum(out.dies_per_bin, 1)
+    clock_share = fails_bin_sector.sum(0) / max(n_fail, 1)
+    off_centre = int(round(DIRECTION_MIN_R * RADIAL_BINS))
+    concentration, dominant = _directions(fails_bin_sector[off_centre:].sum(0), out.dies_off_centre)
+    xf, yf, rf = out.x[is_fail], out.y[is_fail], out.r[is_fail]
+    quadrant = np.bincount(out.quadrant[is_fail], minlength=4)
 
-    xf, yf = x[fail], y[fail]
-    sector = np.rint((np.degrees(np.arctan2(xf, yf)) % 360.0) / 30.0).astype(int) % 12
-    sector_share = np.bincount(sector, minlength=12) / max(n_fail, 1)
-    # Directionality: resultant length of the failing dies' direction vectors, away from the centre only.
-    off_centre = r[fail] > 0.2
-    if off_centre.sum() >= 1:
-        ang = np.arctan2(xf[off_centre], yf[off_centre])
-        concentration = float(np.hypot(np.cos(ang).mean(), np.sin(ang).mean()))
-    else:
-        concentration = 0.0
-    dominant = []
-    if n_fail and concentration > 0.35:
-        order = np.argsort(-sector_share, kind="stable")
-        top = sector_share[order[0]]
-        dominant = [int(12 if s == 0 else s) for s in order[:3] if sector_share[s] >= max(0.5 * top, 1.5 / 12)]
-    quad_idx = np.where(yf >= 0, np.where(xf >= 0, 0, 1), np.where(xf < 0, 2, 3))
-    quadrant = np.bincount(quad_idx, minlength=4) / max(n_fail, 1)
-
-    regions = _regions(fail, x, y, r, n_dies)
-    clustered = sum(rg.area for rg in regions if rg.area >= 5) / max(n_fail, 1)
-    neighbours = ndimage.convolve(fail.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant") - fail
-    on_neigh = ndimage.convolve(on.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant") - on
-    if n_fail:
-        observed = float(neighbours[fail].sum() / max(on_neigh[fail].sum(), 1))
-        p = n_fail / n_dies
-        excess = float(np.clip((observed - p) / max(1 - p, 1e-9), -1, 1))
-    else:
-        excess = 0.0
-
+    regions, clustered = _regions(fail, xf, yf, rf, n_dies, out.die_var)
+    excess = _neighbour_excess(fail, out.die_neighbours, is_fail, n_fail, n_dies)
     line = 0.0
-    if regions:
+    if regions:  # thin and long: elongation carries most, length (area in dies) the rest
         big = regions[0]
-        # thin and long relative to the wafer: elongation carries most, length (sqrt area) the rest
-        line = float(np.clip((big.elongation - 2.0) / 6.0, 0, 1) * np.clip(big.area / 8.0, 0, 1))
-    band = int(np.argmax(radial)) if n_fail else 0
-    ring, ring_r = 0.0, (band + 0.5) / RADIAL_BINS
-    if n_fail:
-        lo, hi = max(band - 1, 0) / RADIAL_BINS, min(band + 2, RADIAL_BINS) / RADIAL_BINS
-        in_band = (r_fail >= lo) & (r_fail < hi)
-        if in_band.sum() >= 6:
-            s = sector[in_band]
-            band_on = (r_on >= lo) & (r_on < hi)
-            sec_on = np.rint((np.degrees(np.arctan2(x[on][band_on], y[on][band_on])) % 360) / 30).astype(int) % 12
-            rate = np.bincount(s, minlength=12) / np.maximum(np.bincount(sec_on, minlength=12), 1)
-            ring = float((rate > max(0.3, 2 * fail_bg(radial, band))).mean())
-    if n_fail == 0:
-        texture = "clean"
-    elif clustered >= 0.6 and excess > 0.25:
-        texture = "clustered"
-    elif clustered <= 0.25 or excess < 0.1:
-        texture = "scattered"
-    else:
-        texture = "mixed"
+        line = min(max((big["elongation"] - 2.0) / 6.0, 0.0), 1.0) * min(big["area"] / 8.0, 1.0)
+    ring, ring_r = _ring(radial, fails_bin_sector, out.dies_bin_sector) if n_fail else (0.0, 0.25)
     return Geometry(
         n_dies=n_dies, n_fail=n_fail, fail_ratio=n_fail / n_dies,
-        zone_fail_ratio=dict(zip(ZONES, zone_fail_ratio.tolist())),
+        zone_fail_ratio=dict(zip(ZONES, zone_fail.tolist())),
         zone_share=dict(zip(ZONES, zone_share.tolist())),
-        dominant_zone=ZONES[int(np.argmax(zone_share))] if n_fail else None,
-        radial_profile=radial.tolist(), clock_share=sector_share.tolist(), dominant_clocks=dominant,
-        angular_concentration=concentration, quadrant_share=dict(zip(QUADRANTS, quadrant.tolist())),
-        regions=regions, clustered_fraction=float(clustered), neighbour_excess=excess,
-        line_likeness=line, ring_likeness=ring, ring_radius=ring_r, texture=texture,
+        dominant_zone=ZONES[int(np.argmax(zone_fail))] if n_fail else None,
+        radial_profile=radial.tolist(), clock_share=clock_share.tolist(), dominant_clocks=dominant,
+        angular_concentration=concentration, quadrant_share=dict(zip(QUADRANTS, (quadrant / max(n_fail, 1)).tolist())),
+        regions=regions, clustered_fraction=clustered, neighbour_excess=excess,
+        line_likeness=line, ring_likeness=ring, ring_radius=ring_r, texture=_texture(n_fail, clustered, excess),
     )
-
-
-def fail_bg(radial: np.ndarray, band: int) -> float:
-    """Background fail rate: the median of the radial bands away from ``band``."""
-    others = np.delete(radial, range(max(band - 1, 0), min(band + 2, len(radial))))
-    return float(np.median(others)) if others.size else 0.0
 
 
 FEATURE_NAMES: tuple[str, ...] = (

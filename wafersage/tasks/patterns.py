@@ -1,0 +1,275 @@
+"""The eight defect patterns and the wafer's background, drawn on a normalised wafer frame.
+
+Every drawer takes a :class:`Frame` (normalised coordinates of each cell, see :mod:`wafersage.tasks.geometry`)
+and a numpy ``Generator`` and returns a boolean mask of failing dies plus the ground-truth parameters it drew.
+Coordinates follow :class:`wafersage.tasks.wafer.PatternTruth`: centre (0, 0), wafer radius 1, x right, y up,
+angles in degrees counter-clockwise from +x, clock positions 1–12 clockwise from 12.
+
+Each pattern's parameters are drawn uniformly from :data:`PARAMETER_RANGES` (the table documents every one).
+Fuzzy boundaries use a logistic fall-off of width ``softness`` (normalised radius units), so blobs and rings
+have ragged edges like real maps instead of perfect discs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .geometry import clock_of, frame_of, zone_of
+
+
+@dataclass(frozen=True)
+class Range:
+    """A parameter drawn uniformly from ``[low, high]``; ``help`` says what it controls."""
+
+    low: float
+    high: float
+    help: str
+
+
+#: pattern -> parameter -> range. ``background`` holds the noise every map carries.
+PARAMETER_RANGES: dict[str, dict[str, Range]] = {
+    "background": {
+        "clean_rate": Range(0.002, 0.05, "fail rate of random isolated dies on a clean-fab wafer"),
+        "noisy_rate": Range(0.05, 0.12, "fail rate on a noisy wafer (MixedWM38-like speckle)"),
+        "noisy_share": Range(0.35, 0.35, "share of maps drawn with the noisy rate"),
+        "rim_fail": Range(0.0, 0.15, "extra fail rate of the outermost die ring (edge dies fail more often)"),
+    },
+    "Center": {
+        "offset": Range(0.0, 0.07, "distance of the blob's centre from the wafer centre"),
+        "radius": Range(0.12, 0.34, "blob radius"),
+        "density": Range(0.85, 1.0, "fail probability inside the blob"),
+        "softness": Range(0.015, 0.05, "width of the blob's ragged boundary"),
+    },
+    "Donut": {
+        "r_inner": Range(0.22, 0.42, "inner radius of the annulus (the hole)"),
+        "width": Range(0.15, 0.35, "annulus width; r_outer = r_inner + width, at most 0.85"),
+        "density": Range(0.75, 1.0, "fail probability inside the annulus"),
+        "softness": Range(0.015, 0.05, "width of the ragged boundaries"),
+        "unevenness": Range(0.0, 0.3, "how much density drops on one side (0 uniform ring)"),
+    },
+    "Edge-Ring": {
+        "width": Range(0.05, 0.18, "ring width inward from the rim (at least about one die)"),
+        "density": Range(0.7, 1.0, "fail probability inside the ring"),
+        "softness": Range(0.01, 0.04, "width of the ring's ragged inner boundary"),
+        "unevenness": Range(0.0, 0.4, "how much density drops on one side (0 uniform ring)"),
+    },
+    "Edge-Loc": {
+        "angle_deg": Range(0.0, 360.0, "direction of the arc's middle, counter-clockwise from +x"),
+        "arc_deg": Range(30.0, 120.0, "angular extent of the arc along the rim"),
+        "depth": Range(0.12, 0.4, "how far the patch reaches inward from the rim at its middle"),
+        "density": Range(0.7, 1.0, "fail probability inside the patch"),
+        "softness": Range(0.02, 0.05, "width of the ragged inner boundary"),
+    },
+    "Loc": {
+        "r": Range(0.28, 0.75, "distance of the cluster's centre from the wafer centre"),
+        "angle_deg": Range(0.0, 360.0, "direction of the cluster's centre, counter-clockwise from +x"),
+        "radius": Range(0.09, 0.22, "cluster radius (geometric mean of its two semi-axes)"),
+        "aspect": Range(1.0, 1.8, "major/minor axis ratio of the elliptic cluster"),
+        "tilt_deg": Range(0.0, 180.0, "major-axis direction of the ellipse"),
+        "density": Range(0.75, 1.0, "fail probability inside the cluster"),
+        "softness": Range(0.015, 0.04, "width of the ragged boundary"),
+    },
+    "Scratch": {
+        "angle_deg": Range(0.0, 180.0, "line direction, counter-clockwise from +x"),
+        "length": Range(0.6, 1.6, "drawn length before clipping to the wafer (diameter is 2), at least 8 dies"),
+        "mid_r": Range(0.0, 0.6, "distance of the line's midpoint from the centre"),
+        "bow": Range(-0.06, 0.06, "sideways bend of the line's middle, as a fraction of its length"),
+        "density": Range(0.85, 1.0, "fail probability along the line (gaps below 1)"),
+        "thick_share": Range(0.0, 0.15, "share of line dies with a failing side neighbour"),
+    },
+    "Random": {
+        "density": Range(0.1, 0.45, "fail probability of every die, uniform over the wafer"),
+    },
+    "Near-full": {
+        "density": Range(0.6, 0.97, "fail probability of every die"),
+    },
+}
+
+#: (lows, highs − lows) per pattern, for drawing all parameters with one call
+_BOUNDS = {name: (np.array([r.low for r in ranges.values()]), np.array([r.high - r.low for r in ranges.values()]))
+           for name, ranges in PARAMETER_RANGES.items()}
+#: the outermost scratch point sits this far inside the rim
+SCRATCH_MAX_R = 0.97
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Normalised coordinates of every cell of one wafer grid, and its on-wafer mask."""
+
+    x: np.ndarray
+    y: np.ndarray
+    r: np.ndarray
+    on: np.ndarray
+    centre: tuple[float, float]  # (row, column) of the wafer centre
+    scale: tuple[float, float]  # dies per unit of normalised radius along (y, x)
+    theta: np.ndarray  # angle of every cell, radians counter-clockwise from +x
+
+    @classmethod
+    def of(cls, on: np.ndarray) -> "Frame":
+        """The frame of an on-wafer mask, read-only (frames are shared by all maps with one outline)."""
+        x, y, r, on, centre, scale = frame_of(on)
+        frame = cls(x=x, y=y, r=r, on=on, centre=centre, scale=scale, theta=np.arctan2(y, x))
+        for array in (frame.x, frame.y, frame.r, frame.on, frame.theta):
+            array.setflags(write=False)
+        return frame
+
+    @property
+    def die(self) -> float:
+        """Size of one die in normalised units (the larger of the two axes)."""
+        return 1.0 / min(self.scale)
+
+
+def _logistic(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _draw(pattern: str, rng: np.random.Generator) -> dict[str, float]:
+    """All of ``pattern``'s parameters at once, each uniform in its range."""
+    ranges = PARAMETER_RANGES[pattern]
+    low, span = _BOUNDS[pattern]
+    return dict(zip(ranges, (low + span * rng.random(low.size)).tolist()))
+
+
+def _bernoulli(probability: np.ndarray, frame: Frame, rng: np.random.Generator) -> np.ndarray:
+    return (rng.random(frame.r.shape) < probability) & frame.on
+
+
+def _unevenness(frame: Frame, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """Density factor that dips by ``amount`` on one random side of the wafer."""
+    side = rng.uniform(0, 2 * np.pi)
+    return 1.0 - amount * 0.5 * (1.0 + np.cos(frame.theta - side))
+
+
+def background(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """Isolated random failures everywhere plus extra failures on the outermost die ring."""
+    p = _draw("background", rng)
+    rate = p["noisy_rate"] if rng.random() < p["noisy_share"] else p["clean_rate"]
+    rim = frame.r >= 1.0 - 1.2 * frame.die
+    probability = np.where(rim, rate + p["rim_fail"], rate)
+    return _bernoulli(probability, frame, rng), {"background": round(rate, 4), "rim_fail": round(p["rim_fail"], 4)}
+
+
+def center(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Center", rng)
+    direction = rng.uniform(0, 2 * np.pi)
+    cx, cy = p["offset"] * np.cos(direction), p["offset"] * np.sin(direction)
+    radius = max(p["radius"], 1.5 * frame.die)
+    d = np.hypot(frame.x - cx, frame.y - cy)
+    mask = _bernoulli(p["density"] * _logistic((radius - d) / p["softness"]), frame, rng)
+    return mask, {"x": cx, "y": cy, "radius": radius, "density": p["density"]}
+
+
+def donut(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Donut", rng)
+    r_in = max(p["r_inner"], 2.5 * frame.die)
+    r_out = min(r_in + max(p["width"], 2 * frame.die), 0.85)
+    inside = _logistic((frame.r - r_in) / p["softness"]) * _logistic((r_out - frame.r) / p["softness"])
+    mask = _bernoulli(p["density"] * inside * _unevenness(frame, p["unevenness"], rng), frame, rng)
+    return mask, {"r_inner": r_in, "r_outer": r_out, "density": p["density"]}
+
+
+def edge_ring(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Edge-Ring", rng)
+    width = max(p["width"], 1.2 * frame.die)
+    inner = _logistic((frame.r - (1.0 - width)) / p["softness"])
+    mask = _bernoulli(p["density"] * inner * _unevenness(frame, p["unevenness"], rng), frame, rng)
+    return mask, {"width": width, "density": p["density"]}
+
+
+def edge_loc(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Edge-Loc", rng)
+    mid = np.radians(p["angle_deg"])
+    half = np.radians(p["arc_deg"]) / 2
+    off = np.abs((frame.theta - mid + np.pi) % (2 * np.pi) - np.pi)
+    depth = max(p["depth"], 2.5 * frame.die)
+    reach = depth * np.sqrt(np.clip(1.0 - (off / half) ** 2, 0.0, 1.0))  # a lens hugging the rim
+    inner = np.where(off < half, _logistic((frame.r - (1.0 - reach)) / p["softness"]), 0.0)
+    mask = _bernoulli(p["density"] * inner, frame, rng)
+    ux, uy = np.cos(mid), np.sin(mid)
+    return mask, {"clock": int(clock_of(ux, uy)), "angle_deg": p["angle_deg"], "arc_deg": p["arc_deg"],
+                  "depth": depth, "density": p["density"]}
+
+
+def loc(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Loc", rng)
+    theta = np.radians(p["angle_deg"])
+    cx, cy = p["r"] * np.cos(theta), p["r"] * np.sin(theta)
+    radius = max(p["radius"], 1.5 * frame.die)
+    tilt = np.radians(p["tilt_deg"])
+    dx, dy = frame.x - cx, frame.y - cy
+    along, across = dx * np.cos(tilt) + dy * np.sin(tilt), -dx * np.sin(tilt) + dy * np.cos(tilt)
+    a, b = radius * np.sqrt(p["aspect"]), radius / np.sqrt(p["aspect"])
+    d = np.sqrt((along / a) ** 2 + (across / b) ** 2)  # 1 on the ellipse
+    mask = _bernoulli(p["density"] * _logistic((1.0 - d) * radius / p["softness"]), frame, rng)
+    return mask, {"x": cx, "y": cy, "radius": radius, "clock": int(clock_of(cx, cy)), "zone": zone_of(p["r"]),
+                  "density": p["density"]}
+
+
+def scratch(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """A thin, slightly bent line of failing dies, clipped to stay inside the rim."""
+    p = _draw("Scratch", rng)
+    phi = np.radians(p["angle_deg"])
+    u = np.array([np.cos(phi), np.sin(phi)])
+    normal = np.array([-u[1], u[0]])
+    beta = rng.uniform(0, 2 * np.pi)
+    mid = p["mid_r"] * np.array([np.cos(beta), np.sin(beta)])
+    half = p["length"] / 2
+    t0, t1 = _clip_to_disc(mid, u, -half, half, SCRATCH_MAX_R)
+    length = max(t1 - t0, 8 * frame.die)
+    t0, t1 = (t0 + t1 - length) / 2, (t0 + t1 + length) / 2
+    steps = np.linspace(0.0, 1.0, max(int(length / frame.die * 4), 8))
+    bend = p["bow"] * length * 4 * steps * (1 - steps)  # a parabola through both ends
+    points = mid + np.outer(t0 + steps * (t1 - t0), u) + np.outer(bend, normal)
+    rows, cols = _to_cells(points, frame)
+    keep = frame.on[rows, cols] & (rng.random(rows.size) < p["density"])
+    mask = np.zeros_like(frame.on)
+    mask[rows[keep], cols[keep]] = True
+    thick = rng.random(rows.size) < p["thick_share"]
+    side = np.rint(normal[::-1] * [-1, 1]).astype(int)  # (row, col) step of the normal direction
+    r2 = np.clip(rows[thick] + side[0], 0, frame.on.shape[0] - 1)
+    c2 = np.clip(cols[thick] + side[1], 0, frame.on.shape[1] - 1)
+    mask[r2, c2] = True
+    mask &= frame.on
+    (x0, y0), (x1, y1) = points[0], points[-1]
+    return mask, {"angle_deg": p["angle_deg"], "length": float(np.hypot(x1 - x0, y1 - y0)),
+                  "x0": float(x0), "y0": float(y0), "x1": float(x1), "y1": float(y1), "density": p["density"]}
+
+
+def _clip_to_disc(mid: np.ndarray, u: np.ndarray, t0: float, t1: float, radius: float) -> tuple[float, float]:
+    """Clip the segment ``mid + t·u`` (t in [t0, t1]) to the disc of ``radius``; ``mid`` lies inside it."""
+    b = float(mid @ u)
+    c = float(mid @ mid) - radius**2
+    root = np.sqrt(max(b * b - c, 0.0))
+    return max(t0, -b - root), min(t1, -b + root)
+
+
+def _to_cells(points: np.ndarray, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """Grid (row, column) indices of normalised points, clipped to the grid, each cell once in drawing order."""
+    rows = np.rint(frame.centre[0] - points[:, 1] * frame.scale[0]).astype(int)
+    cols = np.rint(frame.centre[1] + points[:, 0] * frame.scale[1]).astype(int)
+    rows = np.clip(rows, 0, frame.on.shape[0] - 1)
+    cols = np.clip(cols, 0, frame.on.shape[1] - 1)
+    _, first = np.unique(rows * frame.on.shape[1] + cols, return_index=True)  # each cell once
+    first.sort()
+    return rows[first], cols[first]
+
+
+def random_(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Random", rng)
+    return _bernoulli(p["density"], frame, rng), {"density": p["density"]}
+
+
+def near_full(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    p = _draw("Near-full", rng)
+    return _bernoulli(p["density"], frame, rng), {"density": p["density"]}
+
+
+Drawer = Callable[[Frame, np.random.Generator], "tuple[np.ndarray, dict[str, Any]]"]
+
+#: canonical pattern name -> its drawer
+DRAWERS: dict[str, Drawer] = {
+    "Center": center, "Donut": donut, "Edge-Loc": edge_loc, "Edge-Ring": edge_ring, "Loc": loc,
+    "Near-full": near_full, "Random": random_, "Scratch": scratch,
+}
