@@ -1,0 +1,74 @@
+"""The degenerate-answer suite and the corruption ladder on a generated benchmark, with the baselines for scale.
+
+    .venv/bin/python benchmarks/bench_gaming.py [--wafers 300]
+
+Builds a benchmark (demo config, more wafers, a train split for the specialist), runs the built-in baselines on
+its test split, and prints each degenerate strategy's mean rule score and share of the oracle's (target: every
+strategy <= 15%, the oracle >= 9/10), then the mean score of the reference answers with 0..4 facts corrupted
+(target: strictly falling).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from wafersage.harness.gaming import corruption_ladder, run_strategies
+from wafersage.harness.rules import RuleScorer
+from wafersage.harness.run import load_run
+from wafersage.harness.runner import run_eval
+from wafersage.tasks.benchmark import Benchmark
+from wafersage.tasks.synth import SynthConfig, build_benchmark
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_SHARE = 0.15
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wafers", type=int, default=300)
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = SynthConfig.from_yaml(REPO / "configs/synth/demo.yaml")
+        config = config.model_copy(update={
+            "source": config.source.model_copy(update={"n": args.wafers}),
+            "splits": config.splits.model_copy(update={"train": 0.6, "val": 0.0, "test": 0.4}),
+        })
+        bench = Benchmark.load(build_benchmark(config, Path(tmp) / "bench", progress=False))
+        items = bench.items("test")
+        scorer = RuleScorer(bench.rubrics)
+        baselines = ["random", "constant"]
+        if importlib.util.find_spec("wafersage.models.specialist") is not None:
+            baselines.insert(0, "specialist")
+        else:
+            console.print("wafersage/models/specialist.py is absent: no specialist row")
+        others = {}
+        for name in baselines:
+            run_eval(bench.root, name, out_dir=Path(tmp) / "runs" / name, split="test")
+            samples = load_run(Path(tmp) / "runs" / name).samples
+            others[f"baseline:{name}"] = {s.item_id: s.response.text for s in samples}
+        results = run_strategies(items, scorer, seed=0, others=others)
+        ladder = corruption_ladder(items, scorer, max_facts=4)
+    table = Table(title=f"rule score on {len(items)} test items of {len({i.wafer_id for i in items})} wafers")
+    for column in ("answers", "mean 0-10", "share of oracle", "n items", "target"):
+        table.add_column(column)
+    for r in results:
+        degenerate = r.strategy not in ("oracle",) and not r.strategy.startswith("baseline:")
+        verdict = ("ok" if r.share_of_oracle <= TARGET_SHARE else "FAIL") if degenerate else \
+            ("ok" if r.strategy != "oracle" or r.mean >= 9 else "FAIL")
+        table.add_row(r.strategy, f"{r.mean:.2f}", f"{r.share_of_oracle:.1%}", str(r.n),
+                      f"<= {TARGET_SHARE:.0%}: {verdict}" if degenerate else ("oracle >= 9: " + verdict
+                                                                             if r.strategy == "oracle" else ""))
+    console.print(table)
+    steps = " > ".join(f"{v:.2f}" for v in ladder)
+    falling = all(b < a for a, b in zip(ladder, ladder[1:]))
+    console.print(f"corruption ladder (0..4 wrong facts): {steps}  strictly falling: {falling}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Statistics for scores: wafer-clustered bootstrap CIs, paired comparisons, Holm correction, breakdowns.
+
+Questions about the same wafer are not independent, so every interval resamples WAFERS (a cluster bootstrap)
+and every paired test works on per-wafer mean differences. All randomness is seeded.
+
+API (used by scoring, the leaderboard and ``wafersage compare``):
+
+- :func:`mean_ci` — mean of item values with a 95% CI resampling wafers → :class:`Estimate`
+- :func:`cluster_bootstrap` — any statistic of item-level arrays with wafer resampling → :class:`Estimate`
+- :func:`paired_comparison` — B − A on shared items: mean difference, CI, sign-flip permutation p (:class:`Paired`)
+- :func:`mcnemar_exact` — exact McNemar p-value for right/wrong outcomes on shared items
+- :func:`holm` — Holm–Bonferroni adjusted p-values
+- :func:`breakdown` — :func:`mean_ci` per group (dimension, defect type, difficulty, category)
+- :func:`detection_rates` — overkill (false alarm) and miss rates of the defect-vs-none decision
+"""
+from __future__ import annotations
+
+from typing import Callable, Hashable, Mapping, Sequence
+
+import numpy as np
+from pydantic import BaseModel
+from scipy import stats as sps
+
+DEFAULT_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+class Estimate(BaseModel):
+    """A point estimate with its 95% CI; ``low``/``high`` are None when there is too little data for one."""
+
+    value: float
+    low: float | None
+    high: float | None
+    n: int  # items
+    n_wafers: int
+
+
+class Paired(BaseModel):
+    """B − A on the items both runs answered."""
+
+    mean_difference: float
+    low: float | None
+    high: float | None
+    p_value: float
+    n_items: int
+    n_wafers: int
+
+
+def _wafer_codes(wafers: Sequence[Hashable]) -> tuple[np.ndarray, int]:
+    _, codes = np.unique(np.asarray([str(w) for w in wafers]), return_inverse=True)
+    return codes, int(codes.max()) + 1 if len(codes) else 0
+
+
+def cluster_bootstrap(
+    arrays: Sequence[np.ndarray], wafers: Sequence[Hashable], statistic: Callable[..., float | np.ndarray], *,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE,
+) -> list[Estimate]:
+    """Statistic(s) of item-level ``arrays`` with a CI from resampling whole wafers (percentile bootstrap).
+
+    ``statistic(*arrays)`` returns a float or a 1-D array of floats; one :class:`Estimate` per output.
+    """
+    arrays = [np.asarray(a, dtype=float) for a in arrays]
+    codes, n_wafers = _wafer_codes(wafers)
+    point = np.atleast_1d(np.asarray(statistic(*arrays), dtype=float))
+    if n_wafers < 2:
+        return [Estimate(value=float(v), low=None, high=None, n=len(codes), n_wafers=n_wafers) for v in point]
+    members = [np.flatnonzero(codes == w) for w in range(n_wafers)]
+
+    def resampled(wafer_idx: np.ndarray) -> np.ndarray:
+        idx = np.concatenate([members[w] for w in wafer_idx.astype(int)])
+        return np.atleast_1d(np.asarray(statistic(*(a[idx] for a in arrays)), dtype=float))
+
+    result = sps.bootstrap(
+        (np.arange(n_wafers),), resampled, vectorized=False, n_resamples=n_resamples, confidence_level=confidence,
+        method="percentile", random_state=np.random.default_rng(seed),
+    )
+    low, high = np.atleast_1d(result.confidence_interval.low), np.atleast_1d(result.confidence_interval.high)
+    return [
+        Estimate(value=float(v), low=_finite(lo), high=_finite(hi), n=len(codes), n_wafers=n_wafers)
+        for v, lo, hi in zip(point, low, high)
+    ]
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def mean_ci(values: Sequence[float], wafers: Sequence[Hashable], *, n_resamples: int = DEFAULT_RESAMPLES,
+            seed: int = 0) -> Estimate:
+    """Item mean with a wafer-cluster bootstrap CI (vectorised: per-wafer sums and counts)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    codes, n_wafers = _wafer_codes(wafers)
+    mean = float(values.mean())
+    if n_wafers < 2 or np.all(values == values[0]):
+        same = n_wafers >= 2
+        return Estimate(value=mean, low=mean if same else None, high=mean if same else None,
+                        n=values.size, n_wafers=n_wafers)
+    sums = np.bincount(codes, values, n_wafers)
+    counts = np.bincount(codes, minlength=n_wafers).astype(float)
+
+    def ratio(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        idx = idx.astype(int)
+        return sums[idx].sum(axis) / counts[idx].sum(axis)
+
+    result = sps.bootstrap((np.arange(n_wafers),), ratio, vectorized=True, n_resamples=n_resamples,
+                           confidence_level=CONFIDENCE, method="percentile",
+                           random_state=np.random.default_rng(seed))
+    ci = result.confidence_interval
+    return Estimate(value=mean, low=_finite(ci.low), high=_finite(ci.high), n=values.size, n_wafers=n_wafers)
+
+
+def paired_comparison(
+    a: Mapping[str, float], b: Mapping[str, float], wafer_of: Mapping[str, Hashable], *,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+) -> Paired:
+    """B − A over shared item ids: wafer-bootstrap CI of the mean difference and a two-sided sign-flip
+    permutation test on per-wafer mean differences."""
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        raise ValueError("the two runs share no scored item; compare runs made on the same benchmark split")
+    diff = np.array([b[i] - a[i] for i in shared], dtype=float)
+    wafers = [wafer_of[i] for i in shared]
+    estimate = mean_ci(diff, wafers, n_resamples=n_resamples, seed=seed)
+    codes, n_wafers = _wafer_codes(wafers)
+    per_wafer = np.bincount(codes, diff, n_wafers) / np.bincount(codes, minlength=n_wafers)
+    if n_wafers < 2 or np.allclose(per_wafer, 0):
+        p = 1.0
+    else:
+        test = sps.permutation_test(
+            (per_wafer, np.zeros_like(per_wafer)), lambda x, y, axis=-1: np.mean(x - y, axis=axis),
+            permutation_type="samples", vectorized=True, n_resamples=n_resamples, alternative="two-sided",
+            random_state=np.random.default_rng(seed),
+        )
+        p = float(test.pvalue)
+    return Paired(mean_difference=estimate.value, low=estimate.low, high=estimate.high, p_value=p,
+                  n_items=len(shared), n_wafers=n_wafers)
+
+
+def mcnemar_exact(a_correct: Mapping[str, bool], b_correct: Mapping[str, bool]) -> float:
+    """Exact McNemar test (binomial on discordant pairs) for right/wrong outcomes on shared items."""
+    shared = set(a_correct) & set(b_correct)
+    only_a = sum(1 for i in shared if a_correct[i] and not b_correct[i])
+    only_b = sum(1 for i in shared if b_correct[i] and not a_correct[i])
+    if only_a + only_b == 0:
+        return 1.0
+    return float(sps.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm–Bonferroni adjusted p-values (monotone, capped at 1), same keys."""
+    order = sorted(p_values, key=lambda k: p_values[k])
+    m, running, adjusted = len(order), 0.0, {}
+    for rank, key in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[key]))
+        adjusted[key] = running
+    return adjusted
+
+
+def breakdown(values: Sequence[float], wafers: Sequence[Hashable], groups: Sequence[Hashable], *,
+              n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Estimate]:
+    """:func:`mean_ci` per group value (e.g. per dimension, defect type, difficulty or category)."""
+    values = np.asarray(values, dtype=float)
+    groups_arr = np.asarray([str(g) for g in groups])
+    wafers_arr = np.asarray([str(w) for w in wafers])
+    return {
+        g: mean_ci(values[groups_arr == g], wafers_arr[groups_arr == g], n_resamples=n_resamples, seed=seed)
+        for g in sorted(set(groups_arr.tolist()))
+    }
+
+
+class DetectionRates(BaseModel):
+    """The defect-vs-none decision: overkill = normal wafers called defective; miss = defects called normal."""
+
+    overkill_rate: float | None
+    miss_rate: float | None
+    n_normal: int
+    n_defective: int
+
+
+def detection_rates(says_defect: Sequence[bool], is_defect: Sequence[bool]) -> DetectionRates:
+    said, truth = np.asarray(says_defect, dtype=bool), np.asarray(is_defect, dtype=bool)
+    n_normal, n_defect = int((~truth).sum()), int(truth.sum())
+    return DetectionRates(
+        overkill_rate=float(said[~truth].mean()) if n_normal else None,
+        miss_rate=float((~said[truth]).mean()) if n_defect else None,
+        n_normal=n_normal, n_defective=n_defect,
+    )
