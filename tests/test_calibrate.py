@@ -76,3 +76,11 @@ def test_calibration_file_round_trip_and_errors(tmp_path):
         load_calibration(tmp_path / "bad.json")
     with pytest.raises(CalibrationError, match="cannot make 5 folds"):
         calibrate(table, judge, wafers[:1] * len(wafers), judge_identity={}, bench_hash=None)
+
+
+def test_constant_judge_scores_are_refused_with_the_fix():
+    features, wafers = synthetic_features(20, seed=3)
+    table = FeatureTable(features)
+    with pytest.raises(CalibrationError, match="same score.*differ in quality"):
+        calibrate(table, np.full(len(table), 5.0), wafers, judge_identity={"model": "simulated"}, bench_hash="h",
+                  config=CalibrationConfig(folds=2))

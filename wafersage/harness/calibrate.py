@@ -243,6 +243,11 @@ def calibrate(table: FeatureTable, judge: Sequence[float], wafers: Sequence[str]
     if n_wafers < config.folds:
         raise CalibrationError(f"{n_wafers} wafers cannot make {config.folds} folds; lower --folds or judge more runs")
     base = base or RuleConstants()
+    if np.ptp(judge_arr) == 0 or np.ptp(table.scores(base)) == 0:
+        which = "judge" if np.ptp(judge_arr) == 0 else "rule scorer"
+        raise CalibrationError(
+            f"the {which} gave every one of the {len(table)} answers the same score, so rank agreement is "
+            "undefined; calibrate on runs whose answers differ in quality (e.g. add the oracle and a baseline run)")
     everything = np.arange(len(table))
     fitted = fit_item_constants(table, judge_arr, everything, config, base)
     fitted = fit_dimension_weights(table, judge_arr, wafer_codes, config, fitted)
