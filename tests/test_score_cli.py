@@ -93,3 +93,12 @@ def test_clear_errors(runs, tmp_path):
     assert result.exit_code != 0 and "calibration file not found" in result.output
     result = invoke("score", runs / "oracle", "--judge", "oracel")
     assert result.exit_code != 0 and "Did you mean: oracle" in result.output
+
+
+def test_only_the_solution_block_is_scored():
+    from wafersage.harness.answers import scored_answer
+
+    assert scored_answer("<REASONING>center? edge?</REASONING><SOLUTION>Failures ring the edge.</SOLUTION>") == \
+        "Failures ring the edge."
+    assert scored_answer("<REASONING>thinking about the center") == ""
+    assert scored_answer("Plain answer at 3 o'clock.") == "Plain answer at 3 o'clock."

@@ -19,6 +19,7 @@ from ..tasks.benchmark import Benchmark
 from ..tasks.schema import DIMENSIONS, Rubric, VQAItem
 from .calibrate import Calibration, CalibrationError
 from .judge import JudgeScore, LLMJudge
+from .answers import scored_answer
 from .records import Sample
 from .rules import DimensionScore, RuleConstants, RuleScore, RuleScorer, weighted_overall
 from .run import Run, atomic_write, load_run
@@ -115,8 +116,9 @@ def score_samples(samples: Sequence[Sample], items: dict[str, VQAItem], scorer: 
         if not sample.ok:
             out.append(ItemScore(**base, status="failed", error=sample.response.error))
             continue
-        rule = scorer.score(item, sample.response.text)
-        default = default_scorer.score(item, sample.response.text).score if default_scorer else None
+        answer = scored_answer(sample.response.text)
+        rule = scorer.score(item, answer)
+        default = default_scorer.score(item, answer).score if default_scorer else None
         out.append(ItemScore(**base, status="scored", answer=sample.response.text, rule=rule, rule_score=rule.score,
                              rule_score_default=default))
     return out
@@ -192,7 +194,7 @@ def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration:
     if judge is not None:
         answered = [s for s in scores if s.status == "scored"]
         triples: list[tuple[VQAItem, Rubric, str]] = [
-            (items[s.item_id], bench.rubrics[s.wafer_id], s.answer) for s in answered]
+            (items[s.item_id], bench.rubrics[s.wafer_id], scored_answer(s.answer)) for s in answered]
         with tqdm(total=len(triples), desc="judging", unit="item", disable=not progress) as bar:
             verdicts = asyncio.run(_judge(judge, triples, bar.update))
         for s, verdict in zip(answered, verdicts):

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from ..harness.answers import solution_text
 from ..harness.rules import RuleConstants, RuleScorer
 from ..tasks.benchmark import Benchmark
 from ..tasks.schema import VQAItem
 from .config import RewardSettings
 
-SOLUTION_RE = re.compile(r"<SOLUTION>(.*?)</SOLUTION>", re.DOTALL)
 WELL_FORMED_RE = re.compile(r"\s*<REASONING>(?P<reasoning>.*?)</REASONING>\s*<SOLUTION>(?P<solution>.*?)</SOLUTION>\s*",
                             re.DOTALL)
 TAG_RE = re.compile(r"</?(REASONING|SOLUTION)>")
@@ -37,12 +37,6 @@ def completion_text(completion: Any) -> str:
         else:
             parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
     return "".join(parts)
-
-
-def solution_text(text: str) -> str | None:
-    """The last complete ``<SOLUTION>`` block's content, or None when there is none."""
-    blocks = SOLUTION_RE.findall(text)
-    return blocks[-1].strip() if blocks else None
 
 
 def is_well_formed(text: str) -> bool:
