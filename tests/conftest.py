@@ -51,7 +51,7 @@ def chat_server():
 
 @pytest.fixture(scope="session")
 def scorer_bench(tmp_path_factory) -> Path:
-    """The demo benchmark (configs/synth/demo.yaml, ~50 wafers, every split 'test'), built once per session."""
+    """The demo benchmark (configs/synth/demo.yaml, 56 wafers, half train and half test), built once per session."""
     from wafersage.tasks.synth import SynthConfig, build_benchmark
 
     config = SynthConfig.from_yaml(REPO / "configs" / "synth" / "demo.yaml")

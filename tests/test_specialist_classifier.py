@@ -17,7 +17,7 @@ TRAIN_TEST = {
     "source": {"kind": "generated", "n": 114, "size": [30, 30], "mixtures": True, "balanced": True},
     "cleaning": {"enabled": False}, "splits": {"train": 0.6, "val": 0.0, "test": 0.4}, "image_size": 32,
 }
-#: like the demo config: every wafer in the test split, so nothing to train on inside the benchmark
+#: every wafer in the test split (a user benchmark made for evaluation only), so nothing to train on inside it
 TEST_ONLY = TRAIN_TEST | {"name": "test-only", "splits": {"train": 0.0, "val": 0.0, "test": 1.0},
                           "source": TRAIN_TEST["source"] | {"n": 38}}
 

@@ -1,0 +1,131 @@
+"""``wafersage report`` (HTML leaderboard and exports) and ``wafersage compare`` (the regression gate).
+
+Exit codes of ``compare``: 0 no regression, 1 the candidate is worse beyond the allowed drop with confidence,
+2 the runs cannot be compared (other benchmark, split, judge or calibration) or an input is unusable.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..harness.calibrate import CalibrationError, load_calibration
+from . import compare as gate
+from .export import to_csv, to_json, to_markdown, write_text
+from .html import render_html
+from .leaderboard import Leaderboard, build_leaderboard
+from .results import NotComparable, ReportInputError, load_result, load_results
+
+_RUN = click.Path(exists=True, file_okay=False, path_type=Path)
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _compact(estimate, digits: int = 2) -> str:
+    if estimate is None:
+        return "–"
+    if estimate.low is None or estimate.high is None:
+        return f"{estimate.value:.{digits}f}"
+    return f"{estimate.value:.{digits}f} ({estimate.low:.1f}–{estimate.high:.1f})"
+
+
+def leaderboard_table(board: Leaderboard) -> Table:
+    """The leaderboard as a compact rich table for the terminal (the HTML page has every column)."""
+    paid = any(row.cost_per_1000_questions for row in board.rows)
+    table = Table(title=escape(f"{board.bench_name} v{board.bench_version} ({board.split}): {board.score_label}"),
+                  box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False,
+                  caption="type: defect-type accuracy; fail: failed calls; ≈ tied with the row above")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("model", no_wrap=True, max_width=24)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("score (95% CI)", justify="right", no_wrap=True)
+    for d in board.dimensions:
+        table.add_column({"spatial": "spat.", "root_cause": "cause", "morphology": "morph."}.get(d, d),
+                         justify="right", no_wrap=True)
+    for name in ("type", *(("USD/1kQ",) if paid else ()), "fail"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in board.rows:
+        accuracy = f"{100 * row.type_accuracy.value:.0f}%" if row.type_accuracy else "–"
+        dims = [f"{row.dimensions[d].value:.1f}" if row.dimensions.get(d) else "–" for d in board.dimensions]
+        cost = (f"{row.cost_per_1000_questions:.2f}",) if paid else ()
+        table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", escape(row.model), row.deployment,
+                      _compact(row.overall), *dims, accuracy, *cost, str(row.n_failed))
+    return table
+
+
+def write_report(runs: list[Path], out: Path, *, csv_path: Path | None = None, json_path: Path | None = None,
+                 markdown_path: Path | None = None, calibration_path: Path | None = None, alpha: float = 0.05,
+                 max_samples: int = 500) -> Leaderboard:
+    """Load, rank and write the HTML leaderboard and the exports asked for; returns the leaderboard."""
+    results = load_results(runs)
+    board = build_leaderboard(results, alpha=alpha)
+    calibration = load_calibration(calibration_path) if calibration_path else None
+    if calibration is not None and calibration.id != board.calibration_id:
+        raise ReportInputError(f"{calibration_path}: calibration {calibration.id} is not the one the runs were scored "
+                               f"with ({board.calibration_id or 'none'}); pass the file given to 'wafersage score'")
+    write_text(out, render_html(board, results, calibration=calibration, max_samples=max_samples))
+    for path, text in ((csv_path, to_csv), (json_path, to_json), (markdown_path, to_markdown)):
+        if path is not None:
+            write_text(path, text(board))
+    return board
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1, required=True, type=_RUN)
+@click.option("--out", type=_FILE, default=Path("leaderboard.html"), show_default=True, help="HTML file to write")
+@click.option("--csv", "csv_path", type=_FILE, default=None, help="also write the leaderboard as CSV")
+@click.option("--json", "json_path", type=_FILE, default=None, help="also write the leaderboard as JSON")
+@click.option("--markdown", "markdown_path", type=_FILE, default=None, help="also write a Markdown table")
+@click.option("--calibration", "calibration_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="the calibration.json the runs were scored with, to show its statistics")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="significance level of the paired tests that mark ties between adjacent ranks")
+@click.option("--max-samples", type=click.IntRange(min=0), default=500, show_default=True,
+              help="items in the page's sample browser (first in benchmark order)")
+def report(runs: tuple[Path, ...], out: Path, csv_path: Path | None, json_path: Path | None,
+           markdown_path: Path | None, calibration_path: Path | None, alpha: float, max_samples: int) -> None:
+    """Write a self-contained HTML leaderboard of scored RUNS (folders scored by 'wafersage score')."""
+    try:
+        board = write_report(list(runs), out, csv_path=csv_path, json_path=json_path, markdown_path=markdown_path,
+                             calibration_path=calibration_path, alpha=alpha, max_samples=max_samples)
+    except (ReportInputError, NotComparable, CalibrationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    console = Console()
+    console.print(leaderboard_table(board))
+    written = [p for p in (out, csv_path, json_path, markdown_path) if p is not None]
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+@click.command("compare")
+@click.argument("base", type=_RUN)
+@click.argument("candidate", type=_RUN)
+@click.option("--max-drop", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="allowed drop in points (0-10 scale) before the gate fails")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="the gate uses the two-sided (1 - alpha) CI of the paired difference")
+@click.option("--junit", "junit_path", type=_FILE, default=None, help="write JUnit XML (one test per metric)")
+@click.option("--markdown", "markdown_path", type=_FILE, default=None, help="write the comparison as Markdown")
+def compare(base: Path, candidate: Path, max_drop: float, alpha: float, junit_path: Path | None,
+            markdown_path: Path | None) -> None:
+    """Gate CANDIDATE against BASE (scored run folders): exit 1 when it is worse beyond --max-drop with confidence."""
+    console, errors = Console(), Console(stderr=True)
+    try:
+        result = gate.compare_runs(load_result(base), load_result(candidate), max_drop=max_drop, alpha=alpha)
+    except (ReportInputError, NotComparable) as exc:
+        errors.print(f"[bold red]refused:[/] {escape(str(exc))}", highlight=False)
+        raise SystemExit(2) from None
+    table = Table(title=escape(f"{result.candidate} vs {result.base}: {result.score_label}"))
+    for i, name in enumerate(gate.HEADER):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in gate.table_rows(result):
+        table.add_row(*map(escape, row), style="red" if row[-1] == "REGRESSED" else None)
+    console.print(table)
+    if markdown_path is not None:
+        write_text(markdown_path, gate.to_markdown(result))
+    if junit_path is not None:
+        write_text(junit_path, gate.to_junit(result))
+    console.print(escape(gate.verdict(result)), style="bold red" if result.regressed else "bold green", highlight=False)
+    raise SystemExit(1 if result.regressed else 0)

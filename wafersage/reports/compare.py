@@ -1,0 +1,165 @@
+"""The regression gate: is a candidate run worse than a base run, beyond an allowed drop, with confidence?
+
+Both runs must be scored on the same benchmark (hash and split) with the same scorer: same calibration (or none)
+and the same judge (or none); otherwise :class:`~.results.NotComparable`. The metric is the judge score when both
+were judged, else the rule score (failed calls count 0). For the overall score and each rubric dimension the
+candidate − base difference is taken on the shared items: the mean and a two-sided (1 − alpha) CI from
+:func:`~wafersage.harness.stats.cluster_bootstrap` (resampling wafers), a sign-flip permutation p-value from
+:func:`~wafersage.harness.stats.paired_comparison`, Holm-adjusted over the metrics. A metric *regresses* when the
+CI's upper bound is below −max_drop: the candidate is worse by more than the allowed drop, with confidence.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ..harness.stats import cluster_bootstrap, holm, paired_comparison
+from ..tasks.schema import DIMENSIONS
+from .export import markdown_table
+from .results import (
+    NotComparable, RunResult, ScoreKind, check_same_benchmark, check_same_scoring, item_values, score_label, wafer_of,
+)
+
+
+class MetricDelta(BaseModel):
+    metric: str = Field(description="overall or a rubric dimension")
+    base: float = Field(description="base mean on the shared items")
+    candidate: float = Field(description="candidate mean on the shared items")
+    difference: float = Field(description="candidate − base")
+    low: float | None = Field(description="lower bound of the (1 − alpha) CI of the difference")
+    high: float | None = Field(description="upper bound of the (1 − alpha) CI of the difference")
+    p_value: float
+    p_holm: float
+    n_items: int
+    n_wafers: int
+    regressed: bool
+
+
+class Comparison(BaseModel):
+    base: str
+    candidate: str
+    base_folder: str
+    candidate_folder: str
+    score_kind: ScoreKind
+    score_label: str
+    max_drop: float
+    alpha: float
+    bench_name: str
+    bench_hash: str
+    n_base_failed: int
+    n_candidate_failed: int
+    deltas: list[MetricDelta]
+
+    @property
+    def regressed(self) -> bool:
+        return any(d.regressed for d in self.deltas)
+
+
+def check_comparable(base: RunResult, candidate: RunResult) -> ScoreKind:
+    """The metric both runs can be compared on; raises :class:`NotComparable` otherwise."""
+    check_same_benchmark([base, candidate])
+    check_same_scoring([base, candidate])
+    if base.has_judge != candidate.has_judge:
+        judged, plain = (base, candidate) if base.has_judge else (candidate, base)
+        raise NotComparable(f"{judged.folder} was scored with an LLM judge but {plain.folder} without; score both "
+                            "with the same --judge (or neither)")
+    if base.has_judge and base.summary.judge_identity != candidate.summary.judge_identity:
+        names = [(r.summary.judge_identity or {}).get("name") for r in (base, candidate)]
+        raise NotComparable(
+            f"{base.folder} and {candidate.folder} were graded by different judges ({names[0]} vs {names[1]}, "
+            "or other judge settings or prompt template); rescore both with the same --judge")
+    return "judge" if base.has_judge else "rule"
+
+
+def _delta(metric: str, base: dict[str, float], cand: dict[str, float], wafers: dict[str, str], alpha: float,
+           max_drop: float, seed: int) -> tuple[MetricDelta, float] | None:
+    shared = sorted(set(base) & set(cand))
+    if not shared:
+        return None
+    paired = paired_comparison(base, cand, wafers, seed=seed)
+    a, b = np.array([base[i] for i in shared]), np.array([cand[i] for i in shared])
+    [ci] = cluster_bootstrap([b - a], [wafers[i] for i in shared], np.mean, confidence=1 - alpha, seed=seed)
+    regressed = ci.high is not None and ci.high < -max_drop
+    return MetricDelta(metric=metric, base=float(a.mean()), candidate=float(b.mean()), difference=ci.value,
+                       low=ci.low, high=ci.high, p_value=paired.p_value, p_holm=paired.p_value, n_items=len(shared),
+                       n_wafers=ci.n_wafers, regressed=regressed), paired.p_value
+
+
+def compare_runs(base: RunResult, candidate: RunResult, *, max_drop: float = 0.0, alpha: float = 0.05,
+                 seed: int = 0) -> Comparison:
+    """Overall and per-dimension deltas of ``candidate`` against ``base`` (see the module docstring)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if max_drop < 0:
+        raise ValueError(f"max_drop must be >= 0 (a drop in points on the 0-10 scale), got {max_drop}")
+    kind = check_comparable(base, candidate)
+    wafers = wafer_of([base, candidate])
+    deltas = []
+    for metric, category in (("overall", None), *((d, d) for d in DIMENSIONS)):
+        found = _delta(metric, item_values(base, kind, category), item_values(candidate, kind, category), wafers,
+                       alpha, max_drop, seed)
+        if found is not None:
+            deltas.append(found[0])
+    if not deltas:
+        raise NotComparable(f"{base.folder} and {candidate.folder} share no scored item; evaluate both on the "
+                            "same items (same --split and --limit)")
+    adjusted = holm({d.metric: d.p_value for d in deltas})
+    for d in deltas:
+        d.p_holm = adjusted[d.metric]
+    return Comparison(
+        base=base.name, candidate=candidate.name, base_folder=str(base.folder), candidate_folder=str(candidate.folder),
+        score_kind=kind, score_label=score_label(kind, base.summary), max_drop=max_drop, alpha=alpha,
+        bench_name=base.summary.bench_name, bench_hash=base.summary.bench_hash,
+        n_base_failed=base.summary.n_failed, n_candidate_failed=candidate.summary.n_failed, deltas=deltas)
+
+
+def _ci(d: MetricDelta) -> str:
+    return "–" if d.low is None or d.high is None else f"[{d.low:+.2f}, {d.high:+.2f}]"
+
+
+def verdict(c: Comparison) -> str:
+    if c.regressed:
+        worse = ", ".join(d.metric for d in c.deltas if d.regressed)
+        return (f"REGRESSION: {c.candidate} is worse than {c.base} by more than {c.max_drop} points with "
+                f"{100 * (1 - c.alpha):.0f}% confidence in: {worse}")
+    return (f"OK: no metric of {c.candidate} is worse than {c.base} by more than {c.max_drop} points with "
+            f"{100 * (1 - c.alpha):.0f}% confidence")
+
+
+def table_rows(c: Comparison) -> list[list[str]]:
+    return [[d.metric, f"{d.base:.2f}", f"{d.candidate:.2f}", f"{d.difference:+.2f}", _ci(d), f"{d.p_value:.3g}",
+             f"{d.p_holm:.3g}", str(d.n_items), "REGRESSED" if d.regressed else "ok"] for d in c.deltas]
+
+
+HEADER = ["metric", "base", "candidate", "Δ", "CI of Δ", "p", "p (Holm)", "items", "gate"]
+
+
+def to_markdown(c: Comparison) -> str:
+    intro = (f"**{c.candidate}** vs **{c.base}** on {c.bench_name} (`{c.bench_hash[:12]}`), {c.score_label}; "
+             f"CI {100 * (1 - c.alpha):.0f}% (wafer bootstrap), allowed drop {c.max_drop}. "
+             f"Failed calls: base {c.n_base_failed}, candidate {c.n_candidate_failed}.\n\n")
+    return intro + markdown_table(HEADER, table_rows(c)) + f"\n{verdict(c)}\n"
+
+
+def to_junit(c: Comparison) -> str:
+    """JUnit XML: one test case per metric, a failure element for each regressed metric."""
+    suite = ET.Element("testsuite", name="wafersage-compare", tests=str(len(c.deltas)),
+                       failures=str(sum(d.regressed for d in c.deltas)), errors="0", skipped="0")
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("base", c.base_folder), ("candidate", c.candidate_folder), ("metric", c.score_label),
+                        ("max_drop", c.max_drop), ("alpha", c.alpha), ("bench_hash", c.bench_hash)):
+        ET.SubElement(props, "property", name=name, value=str(value))
+    for d in c.deltas:
+        case = ET.SubElement(suite, "testcase", classname=f"wafersage.compare.{c.candidate}", name=d.metric)
+        summary = (f"{d.metric}: candidate {d.candidate:.3f} vs base {d.base:.3f}, Δ {d.difference:+.3f} "
+                   f"CI {_ci(d)}, p {d.p_value:.3g} (Holm {d.p_holm:.3g}), {d.n_items} items")
+        if d.regressed:
+            failure = ET.SubElement(case, "failure", message=f"{d.metric} dropped beyond {c.max_drop}",
+                                    type="regression")
+            failure.text = summary
+        else:
+            ET.SubElement(case, "system-out").text = summary
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

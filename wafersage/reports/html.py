@@ -1,0 +1,93 @@
+"""The self-contained HTML leaderboard: Jinja2 with autoescape, CSS and JS inlined, charts as inline SVG.
+
+Model output is data: every string from a run reaches the page either autoescaped by Jinja or inside the JSON
+block (``|tojson`` escapes ``<``, ``>``, ``&`` and ``'``), which the page's script reads and inserts with
+``textContent`` only. The only markup passed through unescaped is our own CSS/JS and matplotlib's SVG.
+"""
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from ..harness.calibrate import Calibration
+from ..harness.stats import Estimate
+from .browser import methodology, open_benchmark, sample_data
+from .charts import heatmap_svg, score_cost_svg
+from .leaderboard import Leaderboard
+from .results import RunResult
+
+TEMPLATES = Path(__file__).parent / "templates"
+#: packages whose versions the methodology section lists (those installed)
+REPORT_PACKAGES = ("wafersage", "numpy", "scipy", "pydantic", "rapidfuzz", "bayesian-optimization", "jinja2",
+                   "matplotlib", "openai")
+
+
+def fmt_estimate(estimate: Estimate | None, digits: int = 2) -> str:
+    if estimate is None:
+        return "–"
+    if estimate.low is None or estimate.high is None:
+        return f"{estimate.value:.{digits}f}"
+    return f"{estimate.value:.{digits}f} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
+
+
+def fmt_percent(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "–"
+    if estimate.low is None or estimate.high is None:
+        return f"{100 * estimate.value:.0f}%"
+    return f"{100 * estimate.value:.0f}% [{100 * estimate.low:.0f}, {100 * estimate.high:.0f}]"
+
+
+def sort_value(value: Any) -> str:
+    """The ``data-sort`` attribute of a cell: the number behind it (empty when there is none)."""
+    if value is None:
+        return ""
+    if isinstance(value, Estimate):
+        return repr(value.value)
+    return str(value)
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(estimate=fmt_estimate, percent=fmt_percent, sortval=sort_value)
+    return env
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in REPORT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration: Calibration | None = None,
+                max_samples: int = 500) -> str:
+    """The leaderboard page as one HTML string (no external resources)."""
+    by_name = {r.name: r for r in results}
+    ordered = [by_name[row.model] for row in board.rows]
+    bench, bench_note = open_benchmark(results)
+    charted = [row for row in board.rows if row.overall is not None]
+    context = {
+        "board": board,
+        "heatmaps": [(r.name, Markup(heatmap_svg(r, board.score_kind))) for r in ordered],
+        "score_cost": Markup(score_cost_svg([row.model for row in charted],
+                                            [row.cost_per_1000_questions for row in charted],
+                                            [row.overall.value for row in charted], board.score_label))
+        if charted else None,
+        "samples": sample_data(ordered, bench, max_samples),
+        "bench_note": bench_note,
+        "method": methodology(ordered, bench, calibration),
+        "packages": package_versions(),
+        "css": Markup((TEMPLATES / "leaderboard.css").read_text(encoding="utf-8")),
+        "js": Markup((TEMPLATES / "leaderboard.js").read_text(encoding="utf-8")),
+    }
+    return _environment().get_template("leaderboard.html.j2").render(**context)
+
