@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..models.config import ModelConfigError
 from ..models.registry import load_model, resolve
 from ..tasks.benchmark import BenchmarkError
+from .answers import scored_answer
 from .cache import ResponseCache
 from .calibrate import CalibrationConfig, CalibrationError, FeatureTable, calibrate as fit, load_calibration
 from .calibrate import save_calibration
@@ -83,6 +84,13 @@ def score(run: Path, judge_spec: str | None, calibration: Path | None, judge_sam
     _print_summary(summary, run)
 
 
+async def _judge_all(judge, triples, progress):
+    try:
+        return await judge.judge_many(triples, progress=progress)
+    finally:
+        await judge.model.aclose()
+
+
 @click.command("calibrate")
 @click.option("--run", "runs", multiple=True, required=True, type=click.Path(exists=True, file_okay=False,
               path_type=Path), help="run folder(s) to calibrate on (same benchmark); repeat the option")
@@ -102,26 +110,29 @@ def calibrate(runs: tuple[Path, ...], judge_spec: str, folds: int, iters: int, s
     """Fit the rule-score constants to an LLM judge (Bayesian optimisation, k-fold CV) -> calibration.json."""
     try:
         judge = _judge(judge_spec, judge_samples, False, cache_path or default_cache_path(runs[0]))
-        features, targets, wafers, bench_hash, unscored = [], [], [], None, 0
+        triples, answered, scorers, bench_hash = [], [], {}, None
         for folder in runs:
             run = load_run(folder)
             bench = load_bench_for(run)
             if bench_hash not in (None, bench.hash):
                 raise CalibrationError(f"{folder}: made on another benchmark than {runs[0]}; calibrate per benchmark")
             bench_hash = bench.hash
-            scorer, items = RuleScorer(bench.rubrics), {it.id: it for it in bench.all_items}
-            ok = [s for s in run.samples if s.ok and s.item_id in items]
-            triples = [(items[s.item_id], bench.rubrics[s.wafer_id], s.response.text) for s in ok]
-            with tqdm(total=len(triples), desc=f"judging {folder.name}", unit="item") as bar:
-                verdicts = asyncio.run(judge.judge_many(triples, progress=bar.update))
-            for sample, (item, _, answer), verdict in zip(ok, triples, verdicts):
-                if verdict.status != "scored":
-                    unscored += 1
-                    continue
-                features.append(scorer.features(item, answer))
-                targets.append(verdict.score)
-                wafers.append(sample.wafer_id)
-        asyncio.run(judge.model.aclose())
+            scorers.setdefault(bench.hash, RuleScorer(bench.rubrics))
+            items = {it.id: it for it in bench.all_items}
+            for sample in run.samples:
+                if sample.ok and sample.item_id in items:
+                    item = items[sample.item_id]
+                    triples.append((item, bench.rubrics[sample.wafer_id], scored_answer(sample.response.text)))
+                    answered.append(sample.wafer_id)
+        with tqdm(total=len(triples), desc="judging", unit="item") as bar:
+            verdicts = asyncio.run(_judge_all(judge, triples, bar.update))  # one event loop: one HTTP client
+        scorer = scorers[bench_hash]
+        kept = [(item, answer, wafer, verdict.score) for (item, _, answer), wafer, verdict
+                in zip(triples, answered, verdicts) if verdict.status == "scored"]
+        unscored = len(triples) - len(kept)
+        features = [scorer.features(item, answer) for item, answer, _, _ in kept]
+        targets = [score for *_, score in kept]
+        wafers = [wafer for _, _, wafer, _ in kept]
         result = fit(FeatureTable(features), np.array(targets), wafers, judge_identity=judge.identity,
                      bench_hash=bench_hash, runs=[str(r) for r in runs],
                      config=CalibrationConfig(folds=folds, iters=iters, screen=screen, seed=seed))
