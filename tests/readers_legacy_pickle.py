@@ -47,7 +47,9 @@ class _Reduce:
 
 
 class LegacyPickler(pickle._Pickler):  # the pure-Python pickler lets us add opcode writers per type
-    dispatch = pickle._Pickler.dispatch.copy()
+    # dill, once imported (datasets, lm-eval), writes its own savers into pickle's pure-Python dispatch table
+    dispatch = {kind: save for kind, save in pickle._Pickler.dispatch.items()
+                if not getattr(save, "__module__", "").startswith("dill")}
 
     def __init__(self, file: Any) -> None:
         super().__init__(file, protocol=2)
