@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+import sys
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,8 @@ class _Reduce:
 
 
 class LegacyPickler(pickle._Pickler):  # the pure-Python pickler lets us add opcode writers per type
-    # dill, once imported (datasets, lm-eval), writes its own savers into pickle's pure-Python dispatch table
-    dispatch = {kind: save for kind, save in pickle._Pickler.dispatch.items()
-                if not getattr(save, "__module__", "").startswith("dill")}
+    # dill, once imported (datasets, lm-eval), overwrites pickle's pure-Python dispatch table; it keeps the original
+    dispatch = dict(getattr(sys.modules.get("dill._dill"), "pickle_dispatch_copy", pickle._Pickler.dispatch))
 
     def __init__(self, file: Any) -> None:
         super().__init__(file, protocol=2)
