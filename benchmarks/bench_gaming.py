@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/bench_gaming.py [--wafers 300]
 
-Builds a benchmark (demo config, more wafers, a train split for the specialist), runs the built-in baselines on
-its test split, and prints each degenerate strategy's mean rule score and share of the oracle's (target: every
-strategy <= 15%, the oracle >= 9/10), then the mean score of the reference answers with 0..4 facts corrupted
-(target: strictly falling).
+Builds a benchmark (demo config, more wafers, a train split for the specialist and the blind adversaries), runs the
+built-in baselines on its test split, and prints each degenerate strategy's mean rule score, share of the oracle's
+(target: every strategy <= 15%, the oracle >= 9/10) and mean per question category, then the mean score of the
+reference answers with 0..4 facts corrupted (target: strictly falling). The fitted strategies
+(``constant_per_category``, ``question_text_only``) learn from the train split's items and scores, never the map.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wafers", type=int, default=300)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=170)
     with tempfile.TemporaryDirectory() as tmp:
         config = SynthConfig.from_yaml(REPO / "configs/synth/demo.yaml")
         config = config.model_copy(update={
@@ -52,10 +53,11 @@ def main() -> None:
             run_eval(bench.root, name, out_dir=Path(tmp) / "runs" / name, split="test")
             samples = load_run(Path(tmp) / "runs" / name).samples
             others[f"baseline:{name}"] = {s.item_id: s.response.text for s in samples}
-        results = run_strategies(items, scorer, seed=0, others=others)
+        results = run_strategies(items, scorer, seed=0, others=others, train_items=bench.items("train"))
         ladder = corruption_ladder(items, scorer, max_facts=4)
     table = Table(title=f"rule score on {len(items)} test items of {len({i.wafer_id for i in items})} wafers")
-    for column in ("answers", "mean 0-10", "share of oracle", "n items", "target"):
+    categories = list(dict.fromkeys(it.category for it in items))
+    for column in ("answers", "mean 0-10", "share of oracle", "n items", "target", *categories):
         table.add_column(column)
     for r in results:
         degenerate = r.strategy not in ("oracle",) and not r.strategy.startswith("baseline:")
@@ -63,7 +65,8 @@ def main() -> None:
             ("ok" if r.strategy != "oracle" or r.mean >= 9 else "FAIL")
         table.add_row(r.strategy, f"{r.mean:.2f}", f"{r.share_of_oracle:.1%}", str(r.n),
                       f"<= {TARGET_SHARE:.0%}: {verdict}" if degenerate else ("oracle >= 9: " + verdict
-                                                                             if r.strategy == "oracle" else ""))
+                                                                             if r.strategy == "oracle" else ""),
+                      *(f"{r.by_category[c]:.2f}" if c in r.by_category else "-" for c in categories))
     console.print(table)
     steps = " > ".join(f"{v:.2f}" for v in ladder)
     falling = all(b < a for a, b in zip(ladder, ladder[1:]))

@@ -1,12 +1,16 @@
-"""The degenerate-answer suite and the corruption ladder on a benchmark built by build_benchmark."""
+"""The degenerate-answer suite, the blind adversaries fitted on the train split, and the corruption ladder, on the
+demo benchmark built by build_benchmark."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from wafersage.harness.gaming import STRATEGIES, corrupt, corruption_ladder, run_strategies
+from wafersage.harness.gaming import FITTED_STRATEGIES, STRATEGIES, corrupt, corruption_ladder, run_strategies
 from wafersage.harness.rules import RuleScorer
 from wafersage.tasks.benchmark import Benchmark
+
+#: train wafers the blind adversaries learn from (a sample keeps the suite fast; more only helps them a little)
+TRAIN_WAFERS = 60
 
 
 @pytest.fixture(scope="module")
@@ -15,18 +19,42 @@ def bench_and_scorer(scorer_bench):
     return bench, RuleScorer(bench.rubrics)
 
 
-def test_every_degenerate_strategy_scores_at_most_15_percent_of_the_oracle(bench_and_scorer):
+@pytest.fixture(scope="module")
+def results(bench_and_scorer):
     bench, scorer = bench_and_scorer
-    results = {r.strategy: r for r in run_strategies(bench.items(), scorer, seed=0)}
+    train = bench.items("train")
+    keep = set(sorted({it.wafer_id for it in train})[:TRAIN_WAFERS])
+    found = run_strategies(bench.items("test"), scorer, seed=0, train_items=[it for it in train if it.wafer_id in keep])
+    return {r.strategy: r for r in found}
+
+
+def test_every_degenerate_strategy_scores_at_most_15_percent_of_the_oracle(results):
     assert results["oracle"].mean >= 9.0
-    assert set(STRATEGIES) <= set(results)
+    assert set(STRATEGIES) | set(FITTED_STRATEGIES) <= set(results)
     for name in STRATEGIES:
         assert results[name].share_of_oracle <= 0.15, (name, results[name])
 
 
+def test_blind_adversaries_fitted_on_train_stay_far_below_the_oracle(results):
+    # before exact matching, item targets and contradiction checks a blind policy reached ~66% of the oracle
+    for name in FITTED_STRATEGIES:
+        result = results[name]
+        assert result.share_of_oracle <= 0.5, (name, result)
+        assert result.by_category["consistency"] <= 5.0, (name, result)  # a coin-flip verdict and no facts
+    # they are real adversaries: they beat the fixed sentence and the random geometry
+    assert results["constant_per_category"].mean > 2 * results["random_type"].mean
+
+
+@pytest.mark.xfail(strict=True, reason="blind adversaries still earn the base rates of low-entropy facts on the "
+                                       "mixture-heavy demo benchmark (dense 64%, equipment of 3-4 mixed types); "
+                                       "see README 'Scoring'")
+def test_blind_adversaries_reach_the_15_percent_target(results):
+    assert all(results[name].share_of_oracle <= 0.15 for name in FITTED_STRATEGIES)
+
+
 def test_corruption_ladder_drops_strictly(bench_and_scorer):
     bench, scorer = bench_and_scorer
-    ladder = corruption_ladder(bench.items(), scorer, max_facts=4)
+    ladder = corruption_ladder(bench.items("test"), scorer, max_facts=4)
     assert all(np.diff(ladder) < 0), ladder
 
 

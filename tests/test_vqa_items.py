@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -11,6 +12,7 @@ from wafersage.tasks.facts import is_subtle
 from wafersage.tasks.rubric import build_rubric
 from wafersage.tasks.vqa import (CATEGORY_RANGES, ITEMS_RANGE, TEMPLATES, ModelVQAWriter, check_question,
                                  difficulty_of, make_items)
+from wafersage.tasks.vocab import NUMBER_WORDS
 from wafersage.tasks.wafer import LABELS
 
 
@@ -95,20 +97,87 @@ def test_answers_state_must_hit_terms_and_no_must_avoid(written):
                 assert avoid.lower() not in answer, (wafer.id, avoid, item.answer)
 
 
+def _threshold(question: str) -> tuple[str, float]:
+    match = re.search(r"(more|fewer) than ([0-9.]+)", question)
+    return match.group(1), float(match.group(2))
+
+
+def _kind(question: str) -> str:
+    for word, kind in (("% of the dies", "share"), ("isolated", "texture"), ("separate groups", "regions"),
+                       ("radial zone", "zone"), ("o'clock", "clock"), ("quadrant", "quadrant"), ("side", "symmetry")):
+        if word in question:
+            return kind
+    raise AssertionError(f"unknown premise kind: {question}")
+
+
 def test_consistency_premises_are_balanced_and_answers_agree(written):
     truths = [item.expected_yes for *_, items in written for item in items if item.category == "consistency"]
     assert 0.4 <= sum(truths) / len(truths) <= 0.6
+    by_kind: dict[str, list[bool]] = {}
     for wafer, geom, rubric, items in written:
-        for item in items:
-            if item.category != "consistency":
-                continue
+        checks = [item for item in items if item.category == "consistency"]
+        assert len({_kind(item.question) for item in checks}) == len(checks)  # one item per kind and wafer
+        for item in checks:
+            kind = _kind(item.question)
+            by_kind.setdefault(kind, []).append(item.expected_yes)
             assert item.answer.startswith("Yes." if item.expected_yes else "No.")
-            if "% of the dies" in item.question:
-                threshold = int(item.question.split("more than ")[1].split("%")[0])
-                assert (geom.fail_ratio * 100 > threshold) == item.expected_yes
-            if "o'clock position" in item.question:
-                clock = int(item.question.split("the ")[1].split(" o'clock")[0])
+            if kind == "share":
+                word, threshold = _threshold(item.question)
+                share = geom.fail_ratio * 100
+                assert (share > threshold if word == "more" else share < threshold) == item.expected_yes
+                assert max(share, threshold) >= 1.5 * min(share, threshold)  # clearly one side
+            if kind == "clock":
+                found = re.search(r"(\d+|[a-z]+) o'clock", item.question).group(1)
+                clock = int(found) if found.isdigit() else (NUMBER_WORDS.index(found) or 12)
                 assert (clock in rubric.spatial.clock_positions) == item.expected_yes
+    assert {"share", "texture", "regions", "zone", "clock", "symmetry"} <= set(by_kind)  # quadrants are rare
+    total = sum(len(v) for v in by_kind.values())
+    assert len(by_kind["share"]) <= total / 2
+    for kind, values in by_kind.items():
+        if len(values) >= 20:
+            assert 0.3 <= sum(values) / len(values) <= 0.7, (kind, sum(values), len(values))
+
+
+def test_question_words_alone_do_not_give_the_verdict_away(synth_stage_maps):
+    """A bag-of-words logistic regression on the question, trained on 200 wafers, tested on 100 others."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    maps, geoms = synth_stage_maps
+    rng = np.random.default_rng(3)
+    checks = [[it for it in make_items(w, g, build_rubric(w, g), rng=rng, image="i", split="test")
+               if it.category == "consistency"] for w, g in zip(maps, geoms)]
+    train = [it for items in checks[:200] for it in items]
+    test = [it for items in checks[200:] for it in items]
+    words = CountVectorizer(token_pattern=r"[A-Za-z0-9'.]+", ngram_range=(1, 2))
+    model = LogisticRegression(max_iter=1000).fit(words.fit_transform([it.question for it in train]),
+                                                  [it.expected_yes for it in train])
+    accuracy = model.score(words.transform([it.question for it in test]), [it.expected_yes for it in test])
+    assert accuracy <= 0.62, accuracy
+
+
+CLOCK_QUESTIONS = {q for t in TEMPLATES if t.targets == ("clock",) for q in t.phrasings}
+
+
+def test_targets_are_must_hit_terms_the_answer_names(written):
+    asked = Counter()
+    for wafer, _, rubric, items in written:
+        for item in items:
+            if item.category == "defect_type":
+                assert item.targets == []
+                continue
+            dim = rubric.dimension(item.dimension)
+            names = {t.term: t for t in dim.must_hit}
+            assert item.targets and set(item.targets) <= set(names), (item.question, item.targets)
+            for target in item.targets:
+                assert any(v.lower() in item.answer.lower() for v in names[target].variants), (target, item.answer)
+            if item.question in CLOCK_QUESTIONS:
+                assert all("o'clock" in t for t in item.targets)
+                asked["clock"] += 1
+            if item.question == "Is the failure dense or sparse?":
+                assert item.targets == [rubric.morphology.density]
+                asked["density"] += 1
+    assert asked["clock"] >= 20 and asked["density"] >= 20, asked
 
 
 def test_difficulty_rule_table():

@@ -73,6 +73,8 @@ class FeatureTable:
             self.avoid[i, :len(f.avoid_scores)] = f.avoid_scores
         self.n_hit = np.array([len(f.hit_scores) for f in features])
         self.n_extra = np.array([len(f.extra_terms) for f in features])
+        self.n_contra = np.array([len(f.contradictions) for f in features])
+        self.evidence = np.array([f.has_evidence for f in features])  # yes/no items scored on their facts too
         self.echo = np.array([f.echo_similarity for f in features])
         self.empty = np.array([f.empty for f in features])
         self.fixed = np.array([0.0 if f.metric == "rubric" else f.fixed_score for f in features])
@@ -91,8 +93,11 @@ class FeatureTable:
         avoid = np.maximum(0.0, 1.0 - c.beta * (self.avoid[rows] >= threshold).sum(1))
         excess = np.maximum(0, self.n_extra[rows] - c.extra_allowance - n_hit)
         stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * excess)
-        d = (c.w_hit * hit + c.w_avoid * avoid * hit) * stuffing
-        d = np.where(self.metric[rows] == 0, d, self.fixed[rows])
+        contradicted = np.maximum(0.0, 1.0 - c.contradiction_penalty * self.n_contra[rows])
+        d = (c.w_hit * hit + c.w_avoid * avoid * hit) * stuffing * contradicted
+        fixed = self.fixed[rows]
+        verdict = np.where(self.evidence[rows], fixed * (c.verdict_weight + (1 - c.verdict_weight) * d), fixed)
+        d = np.where(self.metric[rows] == 0, d, verdict)
         return np.where(self.echo[rows] >= c.echo_threshold, 0.0, d)
 
     def scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -106,7 +111,7 @@ class FeatureTable:
             t = 100.0 * tau
             cols.append(np.where(self.n_hit > 0, (self.hit >= t).sum(1) / np.maximum(self.n_hit, 1), 0.0))
             cols.append((self.avoid >= t).sum(1))
-        cols += [self.n_extra, self.echo, self.fixed, self.empty.astype(float)]
+        cols += [self.n_extra, self.n_contra, self.echo, self.fixed, self.empty.astype(float)]
         cols += [(self.dim == d).astype(float) for d in range(len(DIMENSIONS))]
         cols += [(self.metric == m).astype(float) for m in (1, 2)]
         return np.column_stack(cols).astype(float)
@@ -194,7 +199,8 @@ def _maximise(objective, bounds: dict[str, tuple[float, float]], start: dict[str
 
 def fit_item_constants(table: FeatureTable, judge: np.ndarray, rows: np.ndarray, config: CalibrationConfig,
                        base: RuleConstants) -> RuleConstants:
-    """Stage 1: (alpha, beta, w_hit, tau) maximising item-level Spearman with the judge on ``rows``."""
+    """Stage 1: (alpha, beta, w_hit, tau) maximising item-level Spearman with the judge on ``rows`` only (the
+    optimiser's seed is ``config.seed``; folds pass their own)."""
     target = judge[rows]
 
     def objective(**params: float) -> float:
@@ -253,10 +259,11 @@ def calibrate(table: FeatureTable, judge: Sequence[float], wafers: Sequence[str]
     fitted = fit_dimension_weights(table, judge_arr, wafer_codes, config, fitted)
     out_of_fold = np.zeros(len(table))
     fold_constants = []  # item scores do not depend on the dimension weights: folds fit stage 1 only
-    for train, test in GroupKFold(n_splits=config.folds).split(everything, groups=wafer_codes):
-        fold = fit_item_constants(table, judge_arr, train, config, base)
+    for index, (train, test) in enumerate(GroupKFold(n_splits=config.folds).split(everything, groups=wafer_codes)):
+        fold_config = config.model_copy(update={"seed": config.seed + 1 + index})  # its own search points
+        fold = fit_item_constants(table, judge_arr, train, fold_config, base)
         fold_constants.append(fold)
-        out_of_fold[test] = table.scores(fold, test)
+        out_of_fold[test] = table.scores(fold, test)  # constants fitted without these rows
     with threadpool_limits(1):  # OpenMP threads only oversubscribe a shared machine for 5 small fits
         reference = cross_val_predict(
             HistGradientBoostingRegressor(max_iter=100, random_state=config.seed), table.reference_matrix(),

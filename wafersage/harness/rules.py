@@ -2,29 +2,41 @@
 
 Per answer and rubric dimension (spatial, morphology, root cause)::
 
-    C   = share of must-hit terms found (a term is found when a variant scores >= 100·tau, see matching.term_score)
-    n_f = must-avoid terms found (same matcher)
+    C   = share of the item's target terms found (see "matching" below)
+    n_f = must-avoid terms found (whole dimension)
     H   = min(1, alpha·C)
     A   = max(0, 1 − beta·n_f)
     D   = w_h·H + (1 − w_h)·A·H          guard 1: avoid credit is earned only in proportion to hit credit
-    D  *= max(0, 1 − gamma·max(0, n_extra − allowance − n_hit))   guard 2: term stuffing / contradictions
-    D   = 0 when the answer echoes the question          guard 3: echo
+    D  *= max(0, 1 − gamma·max(0, n_extra − allowance − n_hit))   guard 2: term stuffing
+    D  *= max(0, 1 − kappa·n_c)          guard 3: contradictions
+    D   = 0 when the answer echoes the question          guard 4: echo
 
-``n_hit`` is the number of must-hit terms (an answer may name about as many other terms as it should name);
-``n_extra`` counts the dimension's vocabulary terms the answer names that this rubric does not ask for (other
-zones, other patterns, other equipment: the vocabulary is the union of every rubric's terms in the benchmark plus
-:data:`BASE_VOCABULARY`), plus clock positions more than one hour away from every true one. The paper's formula
-gives an empty answer D = 0.4 (A = 1) and rewards naming every keyword; with the guards both score ~0.
+Targets: an item with ``targets`` (must-hit term names of its dimension, what its question asks) is scored on
+those terms only, so "At 7 o'clock." fully answers a clock question; an item without targets on every must-hit
+term of its dimension, less, in the morphology dimension, the terms that ARE a defect-type label ("center
+cluster", "donut": the type is scored by the defect-type items) when other terms remain. Must-avoid terms,
+contradictions and extras always come from the whole dimension.
 
-Two more guards: in the morphology dimension, must-hit terms that only name a defect type ("center cluster",
-"scratch") do not count towards C when the dimension has other terms — the type is scored by the defect-type items,
-and a type name alone says nothing about shape, density or texture; a defect-type answer naming more than
-:data:`MAX_TYPES` types (no wafer carries more) scores 0.
+Matching: closed-vocabulary terms (zones, distributions, clock positions and directions, density levels, texture
+words, shapes, equipment categories: :mod:`wafersage.harness.claims`) are found exactly, synonym-aware and
+un-negated, never fuzzily; open phrases (causes, process steps) exactly or by whole-word fuzzy matching scored
+against ``100·tau`` (:func:`wafersage.harness.matching.term_score`).
+
+``n_c`` counts the closed-vocabulary statements that contradict the dimension (a zone, distribution, density,
+texture or equipment the rubric does not hold, a clock position more than an hour from every true one, a direction
+holding none, a true fact negated; :func:`wafersage.harness.claims.contradictions`): hedging with every value of a
+slot is paid for by every wrong one. ``n_hit`` is the number of scored terms; ``n_extra`` counts the dimension's
+vocabulary terms the answer names that this rubric does not ask for (the vocabulary is the union of every rubric's
+terms in the benchmark plus :data:`BASE_VOCABULARY`), plus clock positions more than one hour away from every true
+one. The paper's formula gives an empty answer D = 0.4 (A = 1) and rewards naming every keyword; with the guards
+both score ~0. A defect-type answer naming more than :data:`MAX_TYPES` types (no wafer carries more) scores 0.
 
 Which metric an item gets: spatial/morphology/root-cause items their own dimension's D; defect-type items the
-multi-label F1 of the types named against the labels; consistency items 1 when the yes/no verdict matches
-``expected_yes``. Item scores are on a 0–10 scale (``RuleScore.reward`` is the 0–1 reward for training).
-Dimension weights combine per-dimension means into the paper's overall S (see :func:`weighted_overall`).
+multi-label F1 of the types named against the labels; consistency items ``verdict_weight`` for the right yes/no
+verdict plus ``1 − verdict_weight`` times D on their targets (the facts that decide the premise), nothing for a
+wrong verdict; a consistency item without targets (an older benchmark) is scored on its verdict alone. Item scores
+are on a 0–10 scale (``RuleScore.reward`` is the 0–1 reward for training). Dimension weights combine per-dimension
+means into the paper's overall S (see :func:`weighted_overall`).
 
 :meth:`RuleScorer.features` extracts everything that does not depend on the constants once; :func:`evaluate`
 turns features into a score. Calibration re-evaluates the same features (vectorised, ``calibrate.FeatureTable``).
@@ -37,8 +49,10 @@ from typing import Iterable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..tasks.schema import DIMENSIONS, Rubric, VQAItem
+from .claims import claims, contradictions, truth_of
+from .compiled import CompiledDimension, CompiledTerm, scored_terms
 from .matching import (
-    CLOCK_RE, best_score, clock_hours, mentioned_types, normalise, similarity, type_f1, yes_no,
+    CLOCK_RE, clock_hours, mentioned_types, normalise, similarity, type_f1, word_ngrams, yes_no,
 )
 
 #: terms every benchmark's vocabulary has, per dimension, so stuffing is caught even with one rubric
@@ -54,8 +68,6 @@ BASE_VOCABULARY: dict[str, tuple[str, ...]] = {
 
 #: the most defect types one wafer carries (MixedWM38's four-type mixtures); naming more is stuffing
 MAX_TYPES = 4
-
-
 class RuleConstants(BaseModel):
     """Constants of the rule score. Paper defaults; ``wafersage calibrate`` fits alpha, beta, w_hit, tau and the
     dimension weights to an LLM judge."""
@@ -75,6 +87,11 @@ class RuleConstants(BaseModel):
         0.25, ge=0, le=1, description="gamma: D shrinks by this per off-rubric term beyond the allowance")
     echo_threshold: float = Field(
         0.85, gt=0, le=1, description="answer/question similarity (0–1) from which an answer is an echo")
+    contradiction_penalty: float = Field(
+        0.5, ge=0, le=1, description="kappa: D shrinks by this per closed-vocabulary statement contradicting the rubric")
+    verdict_weight: float = Field(
+        0.5, ge=0, le=1, description="share of a consistency item's score a right yes/no verdict earns alone; the "
+                                     "rest needs the facts that decide the premise (the item's targets)")
 
     @field_validator("dim_weights")
     @classmethod
@@ -104,6 +121,8 @@ class DimensionScore(BaseModel):
     terms_missed: list[str] = Field(default_factory=list)
     avoid_used: list[str] = Field(default_factory=list)
     extra_terms: list[str] = Field(default_factory=list)
+    contradictions: list[str] = Field(default_factory=list)
+    contradiction_factor: float = 1.0
 
 
 class RuleScore(BaseModel):
@@ -116,24 +135,12 @@ class RuleScore(BaseModel):
     types_mentioned: list[str] = Field(default_factory=list)
     verdict: bool | None = None  # yes/no parsed from a consistency answer
     correct: bool | None = None  # consistency: verdict == expected_yes; defect type: exact set match
-    flags: list[str] = Field(default_factory=list)  # "empty", "echo", "stuffing", "no_verdict"
+    flags: list[str] = Field(default_factory=list)  # "empty", "echo", "stuffing", "contradiction", "no_verdict"
 
     @property
     def reward(self) -> float:
         """The score on a 0–1 scale (the RL reward)."""
         return self.score / 10.0
-
-
-@dataclass(frozen=True)
-class CompiledDimension:
-    """A rubric dimension prepared for fast matching: normalised variants, avoid terms, off-rubric vocabulary."""
-
-    terms: tuple[str, ...]
-    variants: tuple[tuple[str, ...], ...]
-    avoid: tuple[str, ...]
-    avoid_norm: tuple[str, ...]
-    off_rubric: frozenset[str]  # vocabulary terms that count as extras for this rubric
-    clocks: frozenset[int]  # true clock positions (spatial only)
 
 
 @dataclass
@@ -154,15 +161,21 @@ class Features:
     verdict: bool | None = None
     expected_yes: bool | None = None
     flags: list[str] = field(default_factory=list)
+    contradictions: tuple[str, ...] = ()
 
     @property
     def fixed_score(self) -> float:
-        """The 0–1 score of type and yes/no items (independent of the constants but for echo)."""
+        """The 0–1 score of type items and of a yes/no verdict (independent of the constants but for echo)."""
         if self.metric == "type_f1":
             return type_f1(set(self.types), set(self.labels))
         if self.metric == "yes_no":
             return float(self.verdict is not None and self.verdict == self.expected_yes)
         raise ValueError("fixed_score applies to type_f1 and yes_no items only")
+
+    @property
+    def has_evidence(self) -> bool:
+        """A yes/no item scored on its facts too (it has targets), not on its verdict alone."""
+        return self.metric == "yes_no" and bool(self.hit_terms)
 
 
 def _vocab_terms(rubrics: Iterable[Rubric]) -> dict[str, set[str]]:
@@ -210,31 +223,26 @@ class RuleScorer:
                 "(rubrics.jsonl) to RuleScorer"
             ) from None
 
-    def _compile(self, rubric: Rubric, dimension: str) -> CompiledDimension:
-        key = (rubric.wafer_id, dimension)
+    def _compile(self, rubric: Rubric, dimension: str, targets: tuple[str, ...] = ()) -> CompiledDimension:
+        key = (rubric.wafer_id, dimension, targets)
         compiled = self._compiled.get(key)
         if compiled is None:
             dim = rubric.dimension(dimension)
-            must_hit = list(dim.must_hit)
-            if dimension == "morphology":
-                shape_terms = [t for t in must_hit if not any(mentioned_types(normalise(v)) for v in t.variants)]
-                must_hit = shape_terms or must_hit
-            variants = tuple(tuple(normalise(v).strip() for v in t.variants) for t in must_hit)
-            hit_phrases = [normalise(v).strip() for t in dim.must_hit for v in t.variants]  # type terms too
-            avoid_norm = tuple(normalise(a).strip() for a in dim.must_avoid)
-            off = frozenset(
-                t for t in self.vocabulary[dimension]
-                if t not in avoid_norm and not _overlaps(t, hit_phrases)
-            )
-            clocks = set(getattr(dim, "clock_positions", []) or [])
-            for phrase in hit_phrases:
-                clocks |= clock_hours(f" {phrase} ")
+            truth = truth_of(rubric, dimension)
             compiled = CompiledDimension(
-                terms=tuple(t.term for t in must_hit), variants=variants, avoid=tuple(dim.must_avoid),
-                avoid_norm=avoid_norm, off_rubric=off, clocks=frozenset(clocks),
+                hits=tuple(CompiledTerm.of(t.term, t.variants, dimension)
+                           for t in scored_terms(rubric, dimension, targets)),
+                avoid=tuple(CompiledTerm.of(a, [a], dimension) for a in dim.must_avoid),
+                off_rubric=self._off_rubric(rubric, dimension), clocks=truth.clocks, truth=truth,
             )
             self._compiled[key] = compiled
         return compiled
+
+    def _off_rubric(self, rubric: Rubric, dimension: str) -> frozenset[str]:
+        dim = rubric.dimension(dimension)
+        hit_phrases = [normalise(v).strip() for t in dim.must_hit for v in t.variants]
+        avoid_norm = {normalise(a).strip() for a in dim.must_avoid}
+        return frozenset(t for t in self.vocabulary[dimension] if t not in avoid_norm and not _overlaps(t, hit_phrases))
 
     def _question(self, item: VQAItem) -> str:
         norm = self._question_norm.get(item.id)
@@ -250,18 +258,26 @@ class RuleScorer:
         if item.category == "defect_type":
             return Features("type_f1", "defect_type", empty, echo, types=frozenset(mentioned_types(text)),
                             labels=frozenset(item.labels or ["none"]))
-        if item.category == "consistency":
-            return Features("yes_no", item.dimension, empty, echo, verdict=yes_no(text),
-                            expected_yes=item.expected_yes)
-        compiled = self._compile(rubric or self.rubric_for(item), item.dimension)
-        hits = tuple(best_score(vs, text) for vs in compiled.variants)
-        avoids = tuple(best_score((a,), text) for a in compiled.avoid_norm)
-        extras = [t for t in compiled.off_rubric if f" {t} " in text]
+        verdict = yes_no(text) if item.category == "consistency" else None
+        if item.category == "consistency" and not item.targets:
+            return Features("yes_no", item.dimension, empty, echo, verdict=verdict, expected_yes=item.expected_yes)
+        try:
+            compiled = self._compile(rubric or self.rubric_for(item), item.dimension, tuple(item.targets))
+        except ValueError as exc:
+            raise ValueError(f"item {item.id}: {exc}") from None
+        found = claims(text, item.dimension)
+        said = {(c.slot, c.value) for c in found if not c.negated}
+        hits = tuple(t.score(text, said) for t in compiled.hits)
+        avoids = tuple(t.score(text, said) for t in compiled.avoid)
+        extras = list(compiled.off_rubric & word_ngrams(text))
+        extras += [t for t in compiled.off_rubric_long if f" {t} " in text]
         if item.dimension == "spatial":
             extras += [f"{h} o'clock" for h in sorted(clock_hours(text))
                        if all(min(abs(h - c), 12 - abs(h - c)) > 1 for c in compiled.clocks)]
-        return Features("rubric", item.dimension, empty, echo, hits, compiled.terms, avoids, compiled.avoid,
-                        tuple(sorted(extras)))
+        return Features("yes_no" if item.category == "consistency" else "rubric",
+                        item.dimension, empty, echo, hits, compiled.terms, avoids,
+                        tuple(t.name for t in compiled.avoid), tuple(sorted(extras)), verdict=verdict,
+                        expected_yes=item.expected_yes, contradictions=tuple(contradictions(found, compiled.truth)))
 
     def score(self, item: VQAItem, answer: str, rubric: Rubric | None = None) -> RuleScore:
         """Rule score of ``answer`` to ``item`` (its rubric looked up by wafer unless given)."""
@@ -281,12 +297,24 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
         f1 = 0.0 if echo or stuffed else features.fixed_score
         return RuleScore(metric="type_f1", score=10.0 * f1, type_f1=f1, types_mentioned=sorted(features.types),
                          correct=set(features.types) == set(features.labels), flags=flags)
+    dim = _dimension_score(features, constants, flags) if features.metric == "rubric" or features.has_evidence \
+        else None
     if features.metric == "yes_no":
         if features.verdict is None:
             flags.append("no_verdict")
         correct = features.verdict is not None and features.verdict == features.expected_yes
-        return RuleScore(metric="yes_no", score=0.0 if echo else 10.0 * correct, verdict=features.verdict,
+        value = 0.0
+        if correct and not echo:
+            value = constants.verdict_weight + (1 - constants.verdict_weight) * dim.score if dim else 1.0
+        return RuleScore(metric="yes_no", score=10.0 * value, dimension=dim, verdict=features.verdict,
                          correct=correct, flags=flags)
+    if echo:
+        dim = dim.model_copy(update={"score": 0.0})
+    return RuleScore(metric="rubric", score=10.0 * dim.score, dimension=dim, flags=flags)
+
+
+def _dimension_score(features: Features, constants: RuleConstants, flags: list[str]) -> DimensionScore:
+    """D of a rubric item, or of a consistency item's facts, before the echo guard."""
     threshold = 100.0 * constants.tau
     found = [s >= threshold for s in features.hit_scores]
     if features.hit_scores:
@@ -300,16 +328,17 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
     stuffing = max(0.0, 1.0 - constants.extra_penalty * excess)
     if excess:
         flags.append("stuffing")
-    d = (constants.w_hit * hit + constants.w_avoid * avoid * hit) * stuffing
-    if echo:
-        d = 0.0
-    dim = DimensionScore(
+    contradicted = max(0.0, 1.0 - constants.contradiction_penalty * len(features.contradictions))
+    if features.contradictions:
+        flags.append("contradiction")
+    d = (constants.w_hit * hit + constants.w_avoid * avoid * hit) * stuffing * contradicted
+    return DimensionScore(
         dimension=features.dimension, coverage=coverage, hit=hit, avoid=avoid, stuffing_factor=stuffing, score=d,
         terms_hit=[t for t, ok in zip(features.hit_terms, found) if ok],
         terms_missed=[t for t, ok in zip(features.hit_terms, found) if not ok],
         avoid_used=avoid_used, extra_terms=list(features.extra_terms),
+        contradictions=list(features.contradictions), contradiction_factor=contradicted,
     )
-    return RuleScore(metric="rubric", score=10.0 * d, dimension=dim, flags=flags)
 
 
 def weighted_overall(dimension_means: Mapping[str, float], constants: RuleConstants) -> float:

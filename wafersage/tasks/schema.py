@@ -89,3 +89,7 @@ class VQAItem(BaseModel):
     qa_index: int
     split: Literal["train", "val", "test"]
     expected_yes: bool | None = None  # consistency items: the truth of the premise
+    targets: list[str] = Field(
+        default_factory=list,
+        description="the must-hit term names (Term.term) of its dimension that the question asks for; empty = the "
+                    "whole dimension (a consistency item without targets is scored on its verdict alone)")

@@ -8,10 +8,14 @@ Questions never name or hint a defect type: no template uses a pattern word (:da
 every question passes :func:`check_question`.
 
 Reference answers are 1–3 sentences from :mod:`wafersage.tasks.phrasing`, so each names every must-hit term of its
-dimension and none of its must-avoid terms. A consistency item states a premise that is true or false for the map
-(``expected_yes``); when a wafer gets two, one is true and one false, and a single one is true with probability
-1/2, so premises are balanced across the set. Its answer starts "Yes." or "No." and then states the facts of its
-dimension (spatial for location premises, morphology for the failing-share premise).
+dimension and none of its must-avoid terms. Every item lists its ``targets``: the must-hit terms its question asks
+for (a clock question the clock terms, a density question the density term, a multi-fact question all of them;
+the whole dimension when the wanted kind is missing), which the scorer checks; the answer names all of them.
+
+A consistency item states a premise that is true or false for the map (``expected_yes``), drawn from several fact
+kinds so that the question's words alone do not give the answer away (:mod:`wafersage.tasks.premises`); its
+answer starts "Yes." or "No." and then states the facts of its dimension, and its targets are the terms that
+decide the premise.
 
 Difficulty rules (:func:`difficulty_of`), from the map and the question:
 
@@ -36,18 +40,18 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .facts import is_subtle
 from .geometry import Geometry
+from .premises import consistency_items
 from .phrasing import join, morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
 from .prompting import generate_validated, render_prompt
 from .schema import CATEGORIES, Difficulty, Rubric, VQAItem
-from .vocab import CLOCK_TERM_RE, CLOCK_TERMS, HINT_RE, HINT_WORDS, NUMBER_WORDS, QUADRANT_TERMS
+from .vocab import (CLOCK_TERM_RE, CLOCK_TERMS, DENSITY_TERMS, DISTRIBUTION_TERMS, HINT_RE, HINT_WORDS, NUMBER_WORDS,
+                    QUADRANT_TERMS, STRUCTURE_TERMS, ZONE_TERMS)
 from .wafer import LABELS, WaferMap
 
 CATEGORY_RANGES: dict[str, tuple[int, int]] = {
     "defect_type": (1, 2), "spatial": (2, 3), "morphology": (2, 3), "root_cause": (1, 2), "consistency": (1, 2),
 }
 ITEMS_RANGE = (8, 10)
-FAIL_THRESHOLDS = (1, 2, 5, 10, 20, 30, 50, 70, 90)  # percent, for the failing-share premise
-CLEAR_MARGIN = 1.5  # the premise's threshold is at least this factor away from the true share
 
 
 def check_question(question: str, labels: list[str] | tuple[str, ...]) -> None:
@@ -76,6 +80,13 @@ def difficulty_of(n_patterns: int, subtle: bool, multi_fact: bool) -> Difficulty
     return "easy"
 
 
+_ZONE_NAMES = {t.term for t in ZONE_TERMS.values()}
+_CLOCK_NAMES = {t.term for t in CLOCK_TERMS.values()}
+_DISTRIBUTION_NAMES = {t.term for t in DISTRIBUTION_TERMS.values()}
+_STRUCTURE_NAMES = {t.term for t in STRUCTURE_TERMS.values()}
+_DENSITY_NAMES = {t.term for t in DENSITY_TERMS.values()}
+
+
 @dataclass(frozen=True)
 class _Context:
     rubric: Rubric
@@ -85,11 +96,43 @@ class _Context:
     spatial: str  # the fact sentences of each dimension, written once per wafer
     morphology: str
     root_cause: str
+    terms: dict[str, tuple[str, ...]]  # target groups: must-hit term names by kind of fact
 
     @classmethod
     def of(cls, rubric: Rubric, geom: Geometry) -> "_Context":
         return cls(rubric, geom, tuple(rubric.spatial.clock_positions), _clocks_in(rubric.spatial.must_avoid),
-                   spatial_sentence(rubric), morphology_sentence(rubric), root_cause_sentence(rubric))
+                   spatial_sentence(rubric), morphology_sentence(rubric), root_cause_sentence(rubric),
+                   _target_groups(rubric))
+
+    def targets(self, *kinds: str) -> list[str]:
+        """The term names of the first kind this rubric has terms of; else every term of the kind's dimension."""
+        for kind in kinds:
+            if self.terms[kind]:
+                return list(self.terms[kind])
+        return list(self.terms[_DIMENSION_OF[kinds[0]]])
+
+
+_DIMENSION_OF = {"location": "spatial", "zone": "spatial", "clock": "spatial", "distribution": "spatial", "spatial": "spatial",
+                 "structure": "morphology", "density": "morphology", "morphology": "morphology",
+                 "equipment": "root_cause", "cause": "root_cause", "root_cause": "root_cause"}
+
+
+def _target_groups(rubric: Rubric) -> dict[str, tuple[str, ...]]:
+    spatial = [t.term for t in rubric.spatial.must_hit]
+    morphology = [t.term for t in rubric.morphology.must_hit]
+    root = [t.term for t in rubric.root_cause.must_hit]
+    equipment = set(rubric.root_cause.equipment_category)
+    shape_facts = [t for t in morphology if t in _STRUCTURE_NAMES or t in _DENSITY_NAMES]
+    return {
+        "location": tuple(t for t in spatial if t in _ZONE_NAMES or t in _CLOCK_NAMES),
+        "zone": tuple(t for t in spatial if t in _ZONE_NAMES), "clock": tuple(t for t in spatial if t in _CLOCK_NAMES),
+        "distribution": tuple(t for t in spatial if t in _DISTRIBUTION_NAMES), "spatial": tuple(spatial),
+        "structure": tuple(t for t in morphology if t in _STRUCTURE_NAMES),
+        "density": tuple(t for t in morphology if t in _DENSITY_NAMES),
+        "morphology": tuple(shape_facts or morphology),
+        "equipment": tuple(t for t in root if t in equipment), "cause": tuple(t for t in root if t not in equipment),
+        "root_cause": tuple(root),
+    }
 
 
 @dataclass(frozen=True)
@@ -98,6 +141,7 @@ class _Template:
     phrasings: tuple[str, ...]
     multi_fact: bool
     answer: Callable[[_Context], str]
+    targets: tuple[str, ...] = ()  # kinds of fact asked, first present wins (see _Context.targets); () = none
     applies: Callable[[_Context], bool] = lambda ctx: True
 
 
@@ -139,117 +183,62 @@ TEMPLATES: tuple[_Template, ...] = (
         "Where on the wafer do most failing dies lie?",
         "Describe where the failing dies are located on this wafer map.",
         "Which part of the wafer is affected by the failures?",
-    ), False, lambda ctx: ctx.spatial),
+    ), False, lambda ctx: ctx.spatial, ("location", "distribution")),
     _Template("spatial", (
         "Which radial zone (inner, middle or outer) holds most of the failing dies?",
         "In terms of distance from the wafer's midpoint, where do the failures occur?",
         "How far from the wafer's midpoint are most failing dies, by radial zone?",
-    ), False, _zone_lead),
+    ), False, _zone_lead, ("zone", "distribution")),
     _Template("spatial", (
         "How are the failing dies distributed over the wafer?",
         "Are the failing dies concentrated in one place, spread symmetrically around the midpoint, or spread over "
         "the whole map?",
         "Describe the spatial distribution of the failing dies.",
-    ), False, lambda ctx: ctx.spatial),
+    ), False, lambda ctx: ctx.spatial, ("distribution",)),
     _Template("spatial", (
         "At which clock position are the failures concentrated (12 o'clock at the top)?",
         "Using clock positions, where do the failing dies sit?",
         "Which clock direction, counted clockwise from 12 o'clock at the top, points to the failures?",
-    ), False, _clock_lead, lambda ctx: bool(ctx.clocks)),
+    ), False, _clock_lead, ("clock",), lambda ctx: bool(ctx.clocks)),
     _Template("spatial", (
         "Which quadrant of the wafer contains most of the failing dies?",
         "Which quarter of the wafer is most affected?",
-    ), False, _quadrant_lead, lambda ctx: bool(ctx.clocks) and _top_quadrant(ctx.geom)[1] >= 0.5),
+    ), False, _quadrant_lead, ("clock",), lambda ctx: bool(ctx.clocks) and _top_quadrant(ctx.geom)[1] >= 0.5),
     _Template("spatial", (
         "Give the location of the failures: radial zone, clock position if any, and how they are distributed.",
         "Summarise the spatial signature of the failures (zone, direction and distribution).",
-    ), True, lambda ctx: ctx.spatial),
+    ), True, lambda ctx: ctx.spatial, ("spatial",)),
     _Template("morphology", (
         "What shape do the failing dies form?",
         "Describe the geometric structure of the failure pattern.",
         "What does the failing region look like?",
-    ), False, lambda ctx: ctx.morphology),
+    ), False, lambda ctx: ctx.morphology, ("structure",)),
     _Template("morphology", (
         "How densely packed are the failing dies within the affected area?",
         "Is the failure dense or sparse?",
-    ), False, lambda ctx: ctx.morphology),
+    ), False, lambda ctx: ctx.morphology, ("density",)),
     _Template("morphology", (
         "Are the failing dies grouped together or apart from each other?",
         "Describe the texture of the failing area.",
-    ), False, lambda ctx: ctx.morphology),
+    ), False, lambda ctx: ctx.morphology, ("structure",)),
     _Template("morphology", (
         "Characterise the morphology of the failure signature: its shape, density and texture.",
         "Describe the failure pattern's shape, how dense it is and its texture.",
-    ), True, lambda ctx: ctx.morphology),
+    ), True, lambda ctx: ctx.morphology, ("morphology",)),
     _Template("root_cause", (
         "Which equipment category should be investigated first for this failure signature?",
         "Which tool group most likely caused this signature?",
-    ), False, lambda ctx: ctx.root_cause),
+    ), False, lambda ctx: ctx.root_cause, ("equipment",)),
     _Template("root_cause", (
         "Which process step most likely produced this failure signature?",
         "At which process step would you look for the origin of these failures?",
-    ), False, lambda ctx: ctx.root_cause),
+    ), False, lambda ctx: ctx.root_cause, ("cause",)),
     _Template("root_cause", (
         "What are the most likely root causes of this failure signature, and at which process step and equipment?",
         "Give the probable equipment, process step and causes behind this signature.",
-    ), True, lambda ctx: ctx.root_cause),
+    ), True, lambda ctx: ctx.root_cause, ("root_cause",)),
 )
 _BY_CATEGORY = {c: tuple(t for t in TEMPLATES if t.category == c) for c in CATEGORIES}
-
-
-@dataclass(frozen=True)
-class _Premise:
-    question: str
-    truth: bool
-    dimension: Literal["spatial", "morphology"]
-    detail: str  # a sentence stating the fact that decides the premise
-
-
-def _premises(ctx: _Context, rng: np.random.Generator) -> list[_Premise]:
-    """Every premise that is clearly true or clearly false for this map."""
-    out: list[_Premise] = []
-    share = ctx.geom.fail_ratio * 100
-    for p in FAIL_THRESHOLDS:
-        if share >= CLEAR_MARGIN * p or share * CLEAR_MARGIN <= p:
-            out.append(_Premise(f"Do more than {p}% of the dies on this wafer fail?", share > p, "morphology",
-                                f"About {share:.0f}% of the dies fail."))
-    for k in ctx.clocks[:1]:
-        out.append(_Premise(f"Are most failing dies located around the {k} o'clock position?", True, "spatial", ""))
-    for k in ctx.avoid_clocks[:1]:
-        word = NUMBER_WORDS[k % 12]
-        phrasing = rng.choice([f"Are most failing dies located around the {k} o'clock position?",
-                               f"Is the failure concentrated towards {word} o'clock?"])
-        out.append(_Premise(str(phrasing), False, "spatial", ""))
-    dists = set(ctx.rubric.spatial.distribution.split(", "))
-    around = "Do the failures occur all around the wafer rather than on one side only?"
-    if dists and dists <= {"radially symmetric", "wafer-wide"}:
-        out.append(_Premise(around, True, "spatial", ""))
-    elif dists and dists <= {"localized", "linear"} and ctx.clocks:
-        out.append(_Premise(around, False, "spatial", ""))
-    if ctx.clocks:
-        for quadrant, q_share in ctx.geom.quadrant_share.items():
-            name = quadrant.replace("-", " ")
-            if q_share >= 0.5 or q_share <= 0.05:
-                out.append(_Premise(f"Is the {name} quadrant the most affected part of the wafer?", q_share >= 0.5,
-                                    "spatial", ""))
-    return out
-
-
-def _consistency(ctx: _Context, count: int, rng: np.random.Generator) -> list[tuple[_Premise, str]]:
-    premises = _premises(ctx, rng)
-    wanted = [True, False] if count == 2 else [bool(rng.random() < 0.5)]
-    rng.shuffle(wanted)
-    chosen: list[_Premise] = []
-    for truth in wanted:
-        pool = [p for p in premises if p not in chosen and p.truth == truth] or [p for p in premises if p not in chosen]
-        if pool:
-            chosen.append(pool[int(rng.integers(len(pool)))])
-    out = []
-    for premise in chosen:
-        facts = ctx.spatial if premise.dimension == "spatial" else ctx.morphology
-        answer = ("Yes. " if premise.truth else "No. ") + (premise.detail + " " if premise.detail else "") + facts
-        out.append((premise, answer))
-    return out
 
 
 def _counts(rng: np.random.Generator) -> dict[str, int]:
@@ -282,24 +271,26 @@ def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.rando
     subtle = is_subtle(geom, tuple(types))
     banned = list(dict.fromkeys([*types, *wafer.labels]))
     labels = list(wafer.labels) or types
-    rows: list[tuple[str, str, str, str, bool, bool | None]] = []  # category, dimension, question, answer, multi, yes
+    rows: list[tuple[str, str, str, str, bool, bool | None, list[str]]] = []  # + multi, yes, targets
     for category, count in _counts(rng).items():
         if category == "consistency":
-            for premise, answer in _consistency(ctx, count, rng):
-                rows.append((category, premise.dimension, premise.question, answer, False, premise.truth))
+            for premise, answer in consistency_items(ctx, count, rng):
+                rows.append((category, premise.dimension, premise.question, answer, False, premise.truth,
+                             premise.targets))
             continue
         pool = [t for t in _BY_CATEGORY[category] if t.applies(ctx)]
         for index in rng.permutation(len(pool))[:count]:
             template = pool[index]
             question = template.phrasings[int(rng.integers(len(template.phrasings)))]
-            rows.append((category, category, question, template.answer(ctx), template.multi_fact, None))
+            targets = ctx.targets(*template.targets) if template.targets else []
+            rows.append((category, category, question, template.answer(ctx), template.multi_fact, None, targets))
     items = []
-    for qa_index, (category, dimension, question, answer, multi, yes) in enumerate(rows):
+    for qa_index, (category, dimension, question, answer, multi, yes, targets) in enumerate(rows):
         check_question(question, banned)
         items.append(VQAItem(
             id=f"{wafer.id}-q{qa_index}", wafer_id=wafer.id, image=image, question=question, answer=answer,
             category=category, dimension=dimension, difficulty=difficulty_of(n_patterns, subtle, multi),
-            labels=labels, qa_index=qa_index, split=split, expected_yes=yes,
+            labels=labels, qa_index=qa_index, split=split, expected_yes=yes, targets=targets,
         ))
     return items
 
