@@ -29,7 +29,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .geometry import Geometry, features, measure
+from .geometry import Geometry, features, measure_many
 from .wafer import WaferMap
 
 #: An embedding: maps (and their measured geometry) -> one row per map.
@@ -143,7 +143,7 @@ def clean(
     ids = [w.id for w in wafers]
     if not options.enabled or not wafers:
         return _report(options, name, ids, classes, flags={}, summaries_extra={}, kept=ids, hard=[])
-    geoms = list(geometries) if geometries is not None else [measure(w) for w in wafers]
+    geoms = list(geometries) if geometries is not None else measure_many(wafers)
     if len(geoms) != len(wafers):
         raise ValueError(f"clean: got {len(wafers)} maps but {len(geoms)} geometries; pass one geometry per map")
     vectors = np.asarray(embedder(wafers, geoms), dtype=np.float64)

@@ -7,13 +7,15 @@ and orientations are measured in this normalised frame. Clock positions count cl
 sector k covers k·30° ± 15°. Zones by normalised radius: centre < 0.35, middle < 0.72, edge otherwise (a
 published convention, see ``notes/domain.md``).
 
-Everything is vectorised over the dies: one pass over the on-wafer cells, one connected-component labelling and
-one sort of the failing dies, so a 52×52 map measures in a fraction of a millisecond.
+Everything is vectorised over the dies and, in :func:`measure_many`, over the maps that share an outline: one pass
+over their on-wafer cells, one connected-component labelling and one sort of their failing dies, so a 52×52 map
+measures in a fraction of a millisecond; every map's result is bit-identical to measuring it alone.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +39,9 @@ DIRECTION_MIN_FOCUS = 0.5
 RING_MAX_BINS = 7
 RING_PRIOR_DIES = 4
 _EIGHT = np.ones((3, 3), dtype=bool)
+_EIGHT_STACK = np.stack([np.zeros((3, 3), dtype=bool), _EIGHT, np.zeros((3, 3), dtype=bool)])  # never across maps
+#: maps measured in one vectorised pass (bounds the memory of :func:`measure_many`)
+MEASURE_BATCH = 256
 _SECTOR_ANGLES = np.radians(np.arange(12) * 30.0)
 _SECTOR_UNIT = np.stack([np.sin(_SECTOR_ANGLES), np.cos(_SECTOR_ANGLES)], axis=1)  # (x, y) of each clock sector
 
@@ -129,9 +134,11 @@ class _Outline:
     """Everything that depends only on which cells hold a die (per die, in row-major order); cached because the
     maps of one product share their outline."""
 
+    on: np.ndarray  # the on-wafer mask (shape of the grid)
     x: np.ndarray
     y: np.ndarray
     r: np.ndarray
+    angle: np.ndarray  # degrees clockwise from 12 o'clock, [0, 360)
     zone: np.ndarray
     quadrant: np.ndarray  # index into QUADRANTS
     bin_sector: np.ndarray  # radial bin * 12 + clock sector of each die
@@ -157,10 +164,11 @@ def _outline(shape: tuple[int, int], packed: bytes) -> _Outline:
     bin_sector = bins * 12 + sector
     dies_bin_sector = np.bincount(bin_sector, minlength=RADIAL_BINS * 12).reshape(RADIAL_BINS, 12)
     neighbours = ndimage.correlate(on.view(np.uint8), _EIGHT.view(np.uint8), mode="constant")[on] - 1
-    for array in (x, y, r, zone, quadrant, bin_sector, neighbours):
+    angle = np.degrees(np.arctan2(x, y)) % 360.0
+    for array in (on, x, y, r, angle, zone, quadrant, bin_sector, neighbours):
         array.setflags(write=False)
     return _Outline(
-        x=x, y=y, r=r, zone=zone, quadrant=quadrant, bin_sector=bin_sector,
+        on=on, x=x, y=y, r=r, angle=angle, zone=zone, quadrant=quadrant, bin_sector=bin_sector,
         dies_per_zone=np.bincount(zone, minlength=3),
         dies_bin_sector=dies_bin_sector, dies_per_bin=dies_bin_sector.sum(1),
         dies_off_centre=dies_bin_sector[int(round(DIRECTION_MIN_R * RADIAL_BINS)):].sum(0),
@@ -168,32 +176,40 @@ def _outline(shape: tuple[int, int], packed: bytes) -> _Outline:
     )
 
 
-def _regions(fail: np.ndarray, xs: np.ndarray, ys: np.ndarray, rs: np.ndarray, n_dies: int,
-             die_var: tuple[float, float]) -> tuple[list[dict], float]:
-    """Connected regions of failing dies as :class:`Region` fields (largest first), and the share of failing
-    dies in clusters of >= ``CLUSTER_MIN_AREA``. ``xs, ys, rs`` are the failing dies in row-major order."""
-    labels, count = ndimage.label(fail, structure=_EIGHT)
+def _regions(fail: np.ndarray, fail_map: np.ndarray, fail_die: np.ndarray, n_fail: np.ndarray,
+             out: _Outline) -> tuple[list[list[dict]], np.ndarray]:
+    """Per map of the stack ``fail`` (maps × rows × columns): its connected regions of failing dies as
+    :class:`Region` fields (largest first), and the share of its failing dies in clusters of >= ``CLUSTER_MIN_AREA``.
+    ``fail_map, fail_die`` name every failing die (map index, die index), map by map in row-major order."""
+    n_maps = fail.shape[0]
+    labels, count = ndimage.label(fail, structure=_EIGHT_STACK)  # numbered map by map, in row-major order
     if count == 0:
-        return [], 0.0
+        return [[] for _ in range(n_maps)], np.zeros(n_maps)
     lab = labels[fail]
-    angles = np.degrees(np.arctan2(xs, ys)) % 360.0
-    order = np.argsort(lab * 1000.0 + angles, kind="stable")  # by region, then clockwise from 12 (angle < 1000)
+    last_label = np.maximum.accumulate(labels.reshape(n_maps, -1).max(1))
+    first_label = np.concatenate([[0], last_label[:-1]])  # labels before each map's own (which count from 1)
+    xs, ys, rs, angles = out.x[fail_die], out.y[fail_die], out.r[fail_die], out.angle[fail_die]
+    key = (lab - first_label[fail_map]) * 1000.0 + angles  # by region, then clockwise from 12 (angle < 1000)
+    order = _stable_order(fail_map, key)
     lab_s, ang_s, r_s = lab[order], angles[order], rs[order]
     starts = np.flatnonzero(np.diff(lab_s, prepend=0))  # every label 1..count occurs once as a group
     ends = np.append(starts[1:], lab_s.size)
     area = (ends - starts).astype(float)
-    clustered = float(area[area >= CLUSTER_MIN_AREA].sum() / lab.size)
+    group_map = fail_map[order][starts]
+    clustered = np.bincount(group_map, weights=np.where(area >= CLUSTER_MIN_AREA, area, 0.0), minlength=n_maps)
+    clustered = clustered / np.maximum(n_fail, 1)
     keep = np.flatnonzero(area >= MIN_REGION_AREA)
-    if keep.size == 0:
-        return [], clustered
-    keep = keep[np.argsort(-area[keep], kind="stable")][:MAX_REGIONS]
+    keep = keep[np.lexsort((-area[keep], group_map[keep]))]  # map by map, largest first (ties: label order)
+    kept_map = group_map[keep]
+    rank = np.arange(keep.size) - np.searchsorted(kept_map, kept_map)
+    keep, kept_map = keep[rank < MAX_REGIONS], kept_map[rank < MAX_REGIONS]
     n = area[keep]
     xo, yo = xs[order], ys[order]
     sums = np.add.reduceat(np.stack([xo, yo, xo * xo, yo * yo, xo * yo], axis=1), starts)[keep] / n[:, None]
     sx, sy = sums[:, 0], sums[:, 1]
     # second moments about each centroid; each die adds the variance of its own unit square
-    cxx = np.maximum(sums[:, 2] - sx * sx, 0.0) + die_var[1]
-    cyy = np.maximum(sums[:, 3] - sy * sy, 0.0) + die_var[0]
+    cxx = np.maximum(sums[:, 2] - sx * sx, 0.0) + out.die_var[1]
+    cyy = np.maximum(sums[:, 3] - sy * sy, 0.0) + out.die_var[0]
     cxy = sums[:, 4] - sx * sy
     half_trace = (cxx + cyy) / 2
     disc = np.sqrt(np.maximum(half_trace**2 - (cxx * cyy - cxy**2), 0.0))
@@ -204,14 +220,27 @@ def _regions(fail: np.ndarray, xs: np.ndarray, ys: np.ndarray, rs: np.ndarray, n
     inner_gap = np.maximum.reduceat(gaps, starts)[keep]
     wrap_gap = ang_s[starts[keep]] + 360.0 - ang_s[ends[keep] - 1]
     columns = {
-        "area": n.astype(int).tolist(), "area_fraction": (n / n_dies).tolist(), "x": sx.tolist(), "y": sy.tolist(),
-        "r": np.hypot(sx, sy).tolist(), "clock": np.atleast_1d(clock_of(sx, sy)).tolist(),
+        "area": n.astype(int).tolist(), "area_fraction": (n / out.r.size).tolist(), "x": sx.tolist(),
+        "y": sy.tolist(), "r": np.hypot(sx, sy).tolist(), "clock": np.atleast_1d(clock_of(sx, sy)).tolist(),
         "elongation": elongation.tolist(), "orientation_deg": orientation.tolist(),
         "extent_r": list(zip(np.minimum.reduceat(r_s, starts)[keep].tolist(),
                              np.maximum.reduceat(r_s, starts)[keep].tolist())),
         "angular_span_deg": (360.0 - np.maximum(inner_gap, wrap_gap)).tolist(),
     }
-    return [dict(zip(columns, row)) for row in zip(*columns.values())], clustered
+    rows = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    bounds = np.searchsorted(kept_map, np.arange(n_maps + 1)).tolist()
+    return [rows[bounds[k]:bounds[k + 1]] for k in range(n_maps)], clustered
+
+
+def _stable_order(group: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``np.lexsort((key, group))`` for ascending ``group`` and positive ``key``, 3–4x faster: positive floats sort
+    like their bit patterns, so (group, key) packs into one int64 that a stable sort orders exactly."""
+    bits = key.view(np.int64)
+    bits = bits - bits.min()
+    width = int(bits.max()).bit_length()
+    if width + int(group[-1]).bit_length() > 63:
+        return np.lexsort((key, group))
+    return np.argsort((group.astype(np.int64) << width) | bits, kind="stable")
 
 
 def _median(values: np.ndarray) -> float:
@@ -272,17 +301,15 @@ def _ring(radial: np.ndarray, fails: np.ndarray, dies: np.ndarray) -> tuple[floa
     return coverage * float(np.clip(1.0 - inside_rate / band_rate, 0.0, 1.0)), ring_r
 
 
-def _neighbour_excess(fail: np.ndarray, die_neighbours: np.ndarray, is_fail: np.ndarray, n_fail: int,
-                      n_dies: int) -> float:
-    """(observed − chance) / (1 − chance) for the share of a failing die's on-wafer neighbours that fail."""
-    if n_fail == 0:
-        return 0.0
-    count = np.count_nonzero
-    pairs = (count(fail[:, 1:] & fail[:, :-1]) + count(fail[1:] & fail[:-1])
-             + count(fail[1:, 1:] & fail[:-1, :-1]) + count(fail[1:, :-1] & fail[:-1, 1:]))
+def _neighbour_excess(fail: np.ndarray, fail_neighbours: np.ndarray, n_fail: np.ndarray, n_dies: int) -> np.ndarray:
+    """Per map of the stack ``fail``: (observed − chance) / (1 − chance) for the share of a failing die's on-wafer
+    neighbours that fail (``fail_neighbours``: on-wafer neighbours summed over each map's failing dies)."""
+    pairs = ((fail[:, :, 1:] & fail[:, :, :-1]).sum((1, 2)) + (fail[:, 1:] & fail[:, :-1]).sum((1, 2))
+             + (fail[:, 1:, 1:] & fail[:, :-1, :-1]).sum((1, 2)) + (fail[:, 1:, :-1] & fail[:, :-1, 1:]).sum((1, 2)))
     chance = n_fail / n_dies
-    observed = 2 * pairs / max(int(die_neighbours[is_fail].sum()), 1)
-    return float(np.clip((observed - chance) / max(1 - chance, 1e-9), -1, 1))
+    observed = 2 * pairs / np.maximum(fail_neighbours, 1)
+    excess = np.clip((observed - chance) / np.maximum(1 - chance, 1e-9), -1, 1)
+    return np.where(n_fail == 0, 0.0, excess)
 
 
 def _texture(n_fail: int, clustered: float, excess: float) -> str:
@@ -297,43 +324,72 @@ def _texture(n_fail: int, clustered: float, excess: float) -> str:
 
 def measure(wafer: WaferMap | np.ndarray) -> Geometry:
     """Measure one map. Accepts a :class:`WaferMap` or a raw grid."""
-    grid = wafer.grid if isinstance(wafer, WaferMap) else np.asarray(wafer)
-    on = grid != OFF
-    if not on.any():
-        raise ValueError("cannot measure a map with no die on it (all cells are 0)")
-    out = _outline(grid.shape, on.tobytes())
-    fail = grid == FAIL
-    is_fail = grid[on] == FAIL
-    n_dies, n_fail = int(is_fail.size), int(np.count_nonzero(is_fail))
+    return measure_many([wafer])[0]
 
-    fails_per_zone = np.bincount(out.zone[is_fail], minlength=3)
-    zone_share = fails_per_zone / max(n_fail, 1)
-    zone_fail = fails_per_zone / np.maximum(out.dies_per_zone, 1)
-    fails_bin_sector = np.bincount(out.bin_sector[is_fail], minlength=RADIAL_BINS * 12).reshape(RADIAL_BINS, 12)
-    radial = fails_bin_sector.sum(1) / np.maximum(out.dies_per_bin, 1)
-    clock_share = fails_bin_sector.sum(0) / max(n_fail, 1)
+
+def measure_many(wafers: Sequence[WaferMap | np.ndarray]) -> list[Geometry]:
+    """Measure many maps: the same results as :func:`measure` on each, about 1.5–2x faster per map (52×52), because
+    maps that share an outline (grid shape and on-wafer cells) are measured together in one vectorised pass."""
+    grids = [w.grid if isinstance(w, WaferMap) else np.asarray(w) for w in wafers]
+    groups: dict[tuple[tuple[int, int], bytes], list[int]] = {}
+    for index, grid in enumerate(grids):
+        on = grid != OFF
+        if not on.any():
+            raise ValueError("cannot measure a map with no die on it (all cells are 0)"
+                             + (f" (map {index} of {len(grids)})" if len(grids) > 1 else ""))
+        groups.setdefault((grid.shape, on.tobytes()), []).append(index)
+    geoms: list[Geometry] = [None] * len(grids)  # type: ignore[list-item]
+    for (shape, packed), members in groups.items():
+        out = _outline(shape, packed)
+        for start in range(0, len(members), MEASURE_BATCH):
+            chunk = members[start:start + MEASURE_BATCH]
+            for index, geom in zip(chunk, _measure_stack(np.stack([grids[i] for i in chunk]), out)):
+                geoms[index] = geom
+    return geoms
+
+
+def _measure_stack(grids: np.ndarray, out: _Outline) -> list[Geometry]:
+    """Measure a stack of maps (maps × rows × columns) that share the outline ``out``."""
+    n_maps = grids.shape[0]
+    fail = grids == FAIL
+    fail_map, fail_die = np.nonzero(grids[:, out.on] == FAIL)  # map by map, dies in row-major order
+    n_dies = out.r.size
+    n_fail = np.bincount(fail_map, minlength=n_maps)
+    fails_per_zone = np.bincount(fail_map * 3 + out.zone[fail_die], minlength=n_maps * 3).reshape(n_maps, 3)
+    fails_bin_sector = np.bincount(fail_map * (RADIAL_BINS * 12) + out.bin_sector[fail_die],
+                                   minlength=n_maps * RADIAL_BINS * 12).reshape(n_maps, RADIAL_BINS, 12)
+    quadrants = np.bincount(fail_map * 4 + out.quadrant[fail_die], minlength=n_maps * 4).reshape(n_maps, 4)
+    fail_neighbours = np.bincount(fail_map, weights=out.die_neighbours[fail_die], minlength=n_maps)
+    regions, clustered = _regions(fail, fail_map, fail_die, n_fail, out)
+    excess = _neighbour_excess(fail, fail_neighbours, n_fail, n_dies)
     off_centre = int(round(DIRECTION_MIN_R * RADIAL_BINS))
-    concentration, dominant = _directions(fails_bin_sector[off_centre:].sum(0), out.dies_off_centre)
-    xf, yf, rf = out.x[is_fail], out.y[is_fail], out.r[is_fail]
-    quadrant = np.bincount(out.quadrant[is_fail], minlength=4)
-
-    regions, clustered = _regions(fail, xf, yf, rf, n_dies, out.die_var)
-    excess = _neighbour_excess(fail, out.die_neighbours, is_fail, n_fail, n_dies)
-    line = 0.0
-    if regions:  # thin and long: elongation carries most, length (area in dies) the rest
-        big = regions[0]
-        line = min(max((big["elongation"] - 2.0) / 6.0, 0.0), 1.0) * min(big["area"] / 8.0, 1.0)
-    ring, ring_r = _ring(radial, fails_bin_sector, out.dies_bin_sector) if n_fail else (0.0, 0.25)
-    return Geometry(
-        n_dies=n_dies, n_fail=n_fail, fail_ratio=n_fail / n_dies,
-        zone_fail_ratio=dict(zip(ZONES, zone_fail.tolist())),
-        zone_share=dict(zip(ZONES, zone_share.tolist())),
-        dominant_zone=ZONES[int(np.argmax(zone_fail))] if n_fail else None,
-        radial_profile=radial.tolist(), clock_share=clock_share.tolist(), dominant_clocks=dominant,
-        angular_concentration=concentration, quadrant_share=dict(zip(QUADRANTS, (quadrant / max(n_fail, 1)).tolist())),
-        regions=regions, clustered_fraction=clustered, neighbour_excess=excess,
-        line_likeness=line, ring_likeness=ring, ring_radius=ring_r, texture=_texture(n_fail, clustered, excess),
-    )
+    geoms = []
+    for k in range(n_maps):
+        nf = int(n_fail[k])
+        zone_share = fails_per_zone[k] / max(nf, 1)
+        zone_fail = fails_per_zone[k] / np.maximum(out.dies_per_zone, 1)
+        radial = fails_bin_sector[k].sum(1) / np.maximum(out.dies_per_bin, 1)
+        clock_share = fails_bin_sector[k].sum(0) / max(nf, 1)
+        concentration, dominant = _directions(fails_bin_sector[k, off_centre:].sum(0), out.dies_off_centre)
+        line = 0.0
+        if regions[k]:  # thin and long: elongation carries most, length (area in dies) the rest
+            big = regions[k][0]
+            line = min(max((big["elongation"] - 2.0) / 6.0, 0.0), 1.0) * min(big["area"] / 8.0, 1.0)
+        ring, ring_r = _ring(radial, fails_bin_sector[k], out.dies_bin_sector) if nf else (0.0, 0.25)
+        map_clustered, map_excess = float(clustered[k]), float(excess[k])
+        geoms.append(Geometry(
+            n_dies=n_dies, n_fail=nf, fail_ratio=nf / n_dies,
+            zone_fail_ratio=dict(zip(ZONES, zone_fail.tolist())),
+            zone_share=dict(zip(ZONES, zone_share.tolist())),
+            dominant_zone=ZONES[int(np.argmax(zone_fail))] if nf else None,
+            radial_profile=radial.tolist(), clock_share=clock_share.tolist(), dominant_clocks=dominant,
+            angular_concentration=concentration,
+            quadrant_share=dict(zip(QUADRANTS, (quadrants[k] / max(nf, 1)).tolist())),
+            regions=regions[k], clustered_fraction=map_clustered, neighbour_excess=map_excess,
+            line_likeness=line, ring_likeness=ring, ring_radius=ring_r,
+            texture=_texture(nf, map_clustered, map_excess),
+        ))
+    return geoms
 
 
 FEATURE_NAMES: tuple[str, ...] = (

@@ -10,6 +10,7 @@ faster to write); any reader that converts to RGB sees the palette colours, and 
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -44,10 +45,17 @@ def _scaled(grid: np.ndarray, size: int | None) -> np.ndarray:
         raise RenderError(f"image size must be a positive number of pixels, got {size}")
     if size is None or size == max(grid.shape):
         return grid
-    rows, cols = grid.shape
+    row_index, col_index = _scale_index(grid.shape, size)
+    return grid.take(row_index, axis=0).take(col_index, axis=1)
+
+
+@lru_cache(maxsize=256)
+def _scale_index(shape: tuple[int, int], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Source row and column of every output row and column (maps of one product share a grid size)."""
+    rows, cols = shape
     scale = size / max(rows, cols)
     out_rows, out_cols = max(1, round(rows * scale)), max(1, round(cols * scale))
-    return grid[np.ix_((np.arange(out_rows) * rows) // out_rows, (np.arange(out_cols) * cols) // out_cols)]
+    return (np.arange(out_rows) * rows) // out_rows, (np.arange(out_cols) * cols) // out_cols
 
 
 def render_array(grid: np.ndarray, size: int | None = None, palette: str = "colour") -> np.ndarray:

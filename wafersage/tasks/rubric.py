@@ -118,8 +118,10 @@ def rubric_from_facts(wafer_id: str, f: WaferFacts, knowledge: Knowledge | None 
     """The rubric for already-read facts (see :func:`build_rubric`)."""
     kb = resolve_knowledge(knowledge)
     root_cause = _root_cause(f, kb)
-    return Rubric(wafer_id=wafer_id, defect_types=list(f.types), spatial=_spatial(f), morphology=_morphology(f),
-                  root_cause=root_cause, summary=_summary(f, root_cause))
+    # The three parts are validated as they are built (must-hit and must-avoid disjoint); the outer model has plain
+    # str/list fields only, and validating it would re-run the parts' validators (3x ~13 us per wafer).
+    return Rubric.model_construct(wafer_id=wafer_id, defect_types=list(f.types), spatial=_spatial(f),
+                                  morphology=_morphology(f), root_cause=root_cause, summary=_summary(f, root_cause))
 
 
 _last_built: list[tuple[WaferMap, Geometry, Knowledge, Rubric]] = []

@@ -1,0 +1,75 @@
+"""The fast paths of synthesis give exactly what the plain per-map computation gives.
+
+``measure_many`` measures maps that share an outline in one vectorised pass; every map must come out identical (to
+the last bit) to measuring it alone. The PNG scaler uses cached index vectors; its pixels must equal the direct
+nearest-neighbour formula.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wafersage.tasks import geometry
+from wafersage.tasks.generate import generate_maps
+from wafersage.tasks.geometry import MEASURE_BATCH, measure, measure_many
+from wafersage.tasks.render import render_array
+from wafersage.tasks.wafer import FAIL, OFF, PASS
+
+
+def _variants(grids: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Clean copies (no failing die), heavy speckle (hundreds of regions) and a near-full map of some grids."""
+    out = []
+    for grid in grids[:4]:
+        clean = np.where(grid == FAIL, PASS, grid).astype(np.uint8)
+        speckle = np.where((grid != OFF) & (rng.random(grid.shape) < 0.5), FAIL, grid).astype(np.uint8)
+        full = np.where(grid != OFF, FAIL, OFF).astype(np.uint8)
+        out += [clean, speckle, full]
+    return out
+
+
+def test_measure_many_equals_measuring_each_map_alone():
+    rng = np.random.default_rng(5)
+    maps = list(generate_maps(120, 11)) + list(generate_maps(80, 12, size=(52, 52)))  # many shapes and outlines
+    grids = [m.grid for m in maps]
+    mixed = [*maps[:100], *_variants(grids, rng), *grids[100:]]  # WaferMaps and raw grids, interleaved groups
+    together = measure_many(mixed)
+    assert len(together) == len(mixed)
+    for item, geom in zip(mixed, together):
+        assert geom.model_dump() == measure(item).model_dump()
+
+
+def test_measure_many_splits_big_groups_into_batches():
+    grid = next(iter(generate_maps(1, 3, size=(30, 30)))).grid
+    rng = np.random.default_rng(0)
+    on = grid != OFF
+    grids = [np.where(on, np.where(rng.random(grid.shape) < p, FAIL, PASS), OFF).astype(np.uint8)
+             for p in rng.uniform(0.0, 0.6, MEASURE_BATCH + 7)]  # one outline, more maps than one batch
+    together = measure_many(grids)
+    for index in (0, MEASURE_BATCH - 1, MEASURE_BATCH, len(grids) - 1):
+        assert together[index].model_dump() == measure(grids[index]).model_dump()
+
+
+def test_measure_many_names_the_empty_map():
+    grids = [next(iter(generate_maps(1, 0))).grid, np.zeros((6, 6), dtype=np.uint8)]
+    with pytest.raises(ValueError, match=r"no die.*map 1 of 2"):
+        measure_many(grids)
+    assert measure_many([]) == []
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e12])
+def test_stable_order_matches_lexsort(scale):
+    rng = np.random.default_rng(1)
+    group = np.sort(rng.integers(0, 40, 3000))
+    key = 1000.0 + np.round(rng.random(3000) * 50) * scale  # ties on purpose; 1e12 needs the lexsort fallback
+    np.testing.assert_array_equal(geometry._stable_order(group, key), np.lexsort((key, group)))
+
+
+@pytest.mark.parametrize("shape,size", [((52, 52), 256), ((40, 26), 100), ((25, 27), 513), ((33, 61), 17)])
+def test_scaled_pixels_follow_the_nearest_neighbour_formula(shape, size):
+    grid = np.random.default_rng(2).integers(0, 3, shape).astype(np.uint8)
+    rows, cols = shape
+    scale = size / max(rows, cols)
+    out_rows, out_cols = max(1, round(rows * scale)), max(1, round(cols * scale))
+    expected = grid[np.ix_(np.arange(out_rows) * rows // out_rows, np.arange(out_cols) * cols // out_cols)]
+    np.testing.assert_array_equal(render_array(grid, size=size, palette="grey"),
+                                  render_array(expected, size=None, palette="grey"))
