@@ -3,15 +3,18 @@
 Throughput: K concurrent workers (a fixed pool pulling from a queue, as the runner does) send image requests to a
 server answering after ``--latency-ms``; the ideal is K / latency requests per second. Faults: a run with injected
 429 + Retry-After, 500, hangs past the client timeout and truncated 200 bodies; every request must end ok or
-failed-with-reason, none lost.
+failed-with-reason, none lost. ``--reference`` adds, at each K, the same pool and payloads sent by a bare aiohttp
+session (no retries, no limiter, no validation): what this machine allows at that moment, to read the backend's
+ratio against. Every line ends with the 1-minute load average (other jobs on the machine lower every ratio).
 
     .venv/bin/python benchmarks/bench_eval.py                 # K = 1, 8, 32, 64, 128; 5,000 requests per point
-    .venv/bin/python benchmarks/bench_eval.py --requests 1000 --concurrency 64 --fault-requests 500
+    .venv/bin/python benchmarks/bench_eval.py --requests 1000 --concurrency 64 --fault-requests 500 --reference
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -20,12 +23,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 from PIL import Image
 
 from wafersage.models.base import ChatMessage, GenerationParams, ModelRequest, ModelResponse
 from wafersage.models.config import ModelConfig
-from wafersage.models.images import clear_image_cache
+from wafersage.models.images import clear_image_cache, encode_image
 from wafersage.models.openai_backend import OpenAIModel
 
 WAFER_COLOURS = np.array([[255, 255, 255], [80, 170, 80], [200, 40, 40]], dtype=np.uint8)
@@ -80,15 +84,22 @@ def make_requests(images: list[str], count: int, tag: str) -> list[ModelRequest]
 
 async def drive(model: OpenAIModel, requests: list[ModelRequest], workers: int) -> tuple[list[ModelResponse], float]:
     """A fixed pool of ``workers`` tasks pulling from a queue; returns the responses in order and the wall time."""
+    async def send(request: ModelRequest) -> ModelResponse:
+        return (await model.generate([request]))[0]
+    return await pool(send, requests, workers)
+
+
+async def pool(send, requests: list, workers: int) -> tuple[list, float]:
+    """``send`` every request from a fixed pool of ``workers`` tasks; the answers in order, and the wall time."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(requests)):
         queue.put_nowait(index)
-    responses: list[ModelResponse | None] = [None] * len(requests)
+    responses: list = [None] * len(requests)
 
     async def worker() -> None:
         while not queue.empty():
             index = queue.get_nowait()
-            (responses[index],) = await model.generate([requests[index]])
+            responses[index] = await send(requests[index])
 
     started = time.perf_counter()
     crashed = [r for r in await asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True) if r]
@@ -103,6 +114,15 @@ def model_for(url: str, concurrency: int, **options: object) -> OpenAIModel:
     return OpenAIModel(config)
 
 
+def report(label: str, k: int, count: int, wall: float, failed: int, latency_s: float, client_cpu: float,
+           server_cpu: float) -> None:
+    rate, ideal = count / wall, k / latency_s
+    print(f"{label}K={k:4d}  requests={count:5d}  wall={wall:7.2f} s  throughput={rate:8.1f} req/s  "
+          f"ideal={ideal:7.1f}  ratio={rate / ideal:6.1%}  failed={failed}  CPU ms/request: "
+          f"client {1000 * client_cpu / count:.2f}, server {1000 * server_cpu / count:.2f} "
+          f"(client busy {client_cpu / wall:.0%} of a core)  load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 async def throughput(server: ServerProcess, images: list[str], k: int, count: int, latency_s: float) -> None:
     model = model_for(server.url, k, timeout=30)
     clear_image_cache()
@@ -111,12 +131,28 @@ async def throughput(server: ServerProcess, images: list[str], k: int, count: in
     responses, wall = await drive(model, make_requests(images, count, f"k{k}"), k)
     client_cpu, server_cpu = time.process_time() - client_cpu, server.cpu_seconds() - server_cpu
     await model.aclose()
-    failed = sum(not r.ok for r in responses)
-    rate, ideal = len(responses) / wall, k / latency_s
-    print(f"K={k:4d}  requests={count:5d}  wall={wall:7.2f} s  throughput={rate:8.1f} req/s  "
-          f"ideal={ideal:7.1f}  ratio={rate / ideal:6.1%}  failed={failed}  CPU ms/request: "
-          f"client {1000 * client_cpu / count:.2f}, server {1000 * server_cpu / count:.2f} "
-          f"(client busy {client_cpu / wall:.0%} of a core)", flush=True)
+    report("", k, len(responses), wall, sum(not r.ok for r in responses), latency_s, client_cpu, server_cpu)
+
+
+async def reference(server: ServerProcess, images: list[str], k: int, count: int, latency_s: float) -> None:
+    """The same pool and payloads over a bare aiohttp session: no retries, limiter, validation or records."""
+    chat_url = f"{server.url}/chat/completions"
+    clear_image_cache()
+
+    async with aiohttp.ClientSession() as session:
+        async def send(request: ModelRequest) -> bool:
+            image = {"type": "image_url", "image_url": {"url": encode_image(request.images[0]).data_url}}
+            body = {"model": "wafersage-test", "max_tokens": request.params.max_tokens, "messages": [
+                {"role": "system", "content": request.messages[0].content},
+                {"role": "user", "content": [image, {"type": "text", "text": request.messages[1].content}]}]}
+            async with session.post(chat_url, json=body) as response:
+                return response.status == 200 and bool(json.loads(await response.read())["choices"])
+
+        await pool(send, make_requests(images, k, "warm-up"), k)
+        client_cpu, server_cpu = time.process_time(), server.cpu_seconds()
+        answers, wall = await pool(send, make_requests(images, count, f"ref{k}"), k)
+        client_cpu, server_cpu = time.process_time() - client_cpu, server.cpu_seconds() - server_cpu
+    report("reference (bare aiohttp) ", k, count, wall, answers.count(False), latency_s, client_cpu, server_cpu)
 
 
 async def fault_run(url: str, images: list[str], k: int, count: int, timeout: float) -> int:
@@ -128,7 +164,7 @@ async def fault_run(url: str, images: list[str], k: int, count: int, timeout: fl
     ok, lost = sum(r.ok for r in responses), len(requests) - len(responses)
     print(f"fault run: {count} requests, K={k}, wall {wall:.1f} s: ok={ok} "
           f"failed-with-reason={sum(reasons.values())} {dict(reasons)} lost={lost}; "
-          f"concurrency limit at the end {model.current_concurrency}/{k}", flush=True)
+          f"concurrency limit at the end {model.current_concurrency}/{k}; load {os.getloadavg()[0]:.1f}", flush=True)
     return lost
 
 
@@ -140,6 +176,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--fault-requests", type=int, default=2000)
     parser.add_argument("--fault-rate", type=float, default=0.10)
+    parser.add_argument("--reference", action="store_true", help="also time a bare aiohttp client at each K")
     args = parser.parse_args()
     latency_s = args.latency_ms / 1000
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,6 +191,8 @@ def main() -> None:
                     print(f"(K=1 uses {count} requests: {args.requests} at {args.latency_ms:g} ms would take "
                           f"{args.requests * latency_s:.0f} s)")
                 asyncio.run(throughput(server, images, k, count, latency_s))
+                if args.reference:
+                    asyncio.run(reference(server, images, k, count, latency_s))
         finally:
             server.close()
         server = ServerProcess("--latency-ms", str(args.latency_ms), "--fault-rate", str(args.fault_rate),

@@ -7,9 +7,11 @@ readers skip and the runner drops when it resumes. ``load_run(folder)`` gives th
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -86,39 +88,84 @@ def rewrite_samples(path: Path, samples: list[Sample]) -> None:
 
 
 class SampleWriter:
-    """Appends samples to ``samples.jsonl``; ``await write(sample)`` returns once the line is on disk.
+    """Appends samples to ``samples.jsonl``, each line written and flushed at once, and fsyncs them (group commit).
 
-    Each line is written and flushed at once; fsyncs run in a worker thread, one at a time, and each covers every
-    line written before it started (group commit), so the event loop never waits on the disk and many samples
-    arriving together share one fsync.
+    Fsyncs run in a worker thread, one at a time, each covering every line written before it started; lines written
+    during one get the next as soon as it ends, so the event loop never waits on the disk and samples arriving
+    together share one fsync. ``before_sync`` (e.g. committing the response cache's staged answers) runs
+    in that thread just before each fsync. :meth:`append` returns at once with the line's number, :meth:`synced`
+    waits until a line is on disk, ``await write(sample)`` does both, :meth:`drain` waits for every line.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, before_sync: Callable[[], object] | None = None):
         self._fh = open(path, "ab")
+        self._before_sync = before_sync
         self._written = 0
         self._synced = 0
         self._syncing: asyncio.Future[None] | None = None
 
-    async def write(self, sample: Sample) -> None:
+    def append(self, sample: Sample) -> int:
+        """Write and flush one line (inside a running event loop); returns its number for :meth:`synced`."""
         self._fh.write(sample.model_dump_json().encode() + b"\n")
         self._fh.flush()
         self._written += 1
-        line = self._written
+        if self._syncing is None:
+            self._start_sync()
+        return self._written
+
+    async def synced(self, line: int) -> None:
+        """Return once line number ``line`` (and every line before it) is on disk."""
         while self._synced < line:
-            if self._syncing is None:
-                self._syncing = asyncio.ensure_future(self._sync())
+            if self._syncing is None:  # the last fsync failed: try again
+                self._start_sync()
+            assert self._syncing is not None
             await asyncio.shield(self._syncing)
 
-    async def _sync(self) -> None:
-        covered = self._written
-        try:
-            await asyncio.to_thread(os.fsync, self._fh.fileno())
-        finally:
-            self._syncing = None
-        self._synced = max(self._synced, covered)
+    async def write(self, sample: Sample) -> None:
+        """Append ``sample`` and return once its line is on disk."""
+        await self.synced(self.append(sample))
+
+    async def drain(self) -> None:
+        """Return once every line written so far is on disk."""
+        await self.synced(self._written)
+
+    def _start_sync(self) -> None:
+        # an executor future with a callback, not a task; the callback records the lines covered and resolves the
+        # future that waiters hold, then starts the next fsync whenever lines were written meanwhile, whether or
+        # not anyone waits for them yet
+        loop = asyncio.get_running_loop()
+        fsync = loop.run_in_executor(None, self._commit)
+        self._syncing = announced = loop.create_future()
+        fsync.add_done_callback(functools.partial(self._sync_done, self._written, announced))
+
+    def _sync_done(self, covered: int, announced: asyncio.Future[None], fsync: asyncio.Future[None]) -> None:
+        self._syncing = None
+        if fsync.cancelled():
+            announced.cancel()
+        elif (error := fsync.exception()) is not None:
+            announced.set_exception(error)  # the next one to wait starts another fsync
+        else:
+            self._synced = max(self._synced, covered)
+            announced.set_result(None)  # waiters wake up after this callback, to the new state
+            if self._synced < self._written:
+                try:
+                    self._start_sync()
+                except RuntimeError:  # the event loop is shutting its executor down: close() syncs the rest
+                    pass
+
+    def _commit(self) -> None:
+        if self._before_sync is not None:
+            self._before_sync()
+        os.fsync(self._fh.fileno())
 
     def close(self) -> None:
-        self._fh.close()
+        """Sync what is left (lines written after the last fsync, when the loop stopped early) and close."""
+        try:
+            if not self._fh.closed and self._synced < self._written:
+                self._commit()
+                self._synced = self._written
+        finally:
+            self._fh.close()
 
 
 def read_run_info(folder: str | Path) -> RunInfo | None:

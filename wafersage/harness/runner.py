@@ -1,10 +1,12 @@
 """The eval runner: every item of a benchmark split through one model, into a resumable run folder.
 
 A fixed pool of ``concurrency`` worker tasks pulls work from a bounded queue (never one coroutine per item); a
-backend with ``batch_size > 1`` gets batches. Each answer goes to the response cache first and then, as one
-fsynced line, to ``samples.jsonl``, so a run killed at any point loses at most the answers in flight, and the
-same command resumes it: items with an ok sample are skipped, failed ones are retried (``retry_errors`` reruns
-only those), and answers already in the cache cost no model call.
+backend with ``batch_size > 1`` gets batches. Each answer is staged in the response cache and appended as one
+flushed line to ``samples.jsonl`` at once; a group commit in a background thread then writes the staged answers
+to the cache and fsyncs the lines. No worker waits on the disk for the answer it just got, only for its previous
+one before it writes another, so a killed process loses nothing it wrote and a crash of the machine at most one
+batch per worker (the answers in flight). The same command resumes a run: items with an ok sample are skipped,
+failed ones are retried (``retry_errors`` reruns only those), and answers already in the cache cost no model call.
 """
 from __future__ import annotations
 
@@ -155,12 +157,15 @@ def repeat_params(params: GenerationParams, repeat: int) -> GenerationParams:
 
 def make_units(
     items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
+    system_prompt: str | None = None,
 ) -> list[Unit]:
-    """The work list: one unit per item and repeat, with the request and its record."""
+    """The work list: one unit per item and repeat, with the request and its record (``system_prompt``: the model
+    config's, None for the harness default)."""
     units = []
     for item in items:
+        first = build_request(item, bench, params, system_prompt)  # repeats differ in their params only
         for repeat in range(repeats):
-            request = build_request(item, bench, repeat_params(params, repeat))
+            request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
             size, image_format = record_image(request.images[0])
             sent = SentRequest(
                 messages=[m.model_dump() for m in request.messages], image=item.image, image_size=size,
@@ -218,28 +223,27 @@ async def run_units(
     # baselines are free and answer from request metadata, which cache keys leave out: never cache them
     use_cache = getattr(model, "deployment", None) != "baseline"
 
-    async def record(unit: Unit, response: ModelResponse, cached: bool) -> None:
-        if use_cache and not cached:  # cached before the sample is written, so a torn line costs no new call
-            cache.put(cache.key(config, unit.request, unit.repeat), response)
-        await writer.write(Sample(item_id=unit.item.id, wafer_id=unit.item.wafer_id, repeat=unit.repeat,
-                            request=unit.sent, response=response, cached=cached))
-        bar.update(1)
-
-    async def handle(batch: list[Unit]) -> None:
-        misses = []
-        for unit in batch:
-            hit = cache.get(cache.key(config, unit.request, unit.repeat)) if use_cache else None
-            if hit is None:
-                misses.append(unit)
-            else:
-                await record(unit, hit, cached=True)
-        if misses:
-            responses = await call_model(model, [u.request for u in misses])
-            for unit, response in zip(misses, responses):
-                await record(unit, response, cached=False)
+    async def handle(batch: list[Unit], previous_line: int) -> int:
+        """Answer a batch (from the cache where possible) and append its samples; returns its last line number."""
+        keys = [cache.key(config, unit.request, unit.repeat) if use_cache else "" for unit in batch]
+        hits = [cache.get(key) if use_cache else None for key in keys]
+        misses = [index for index, hit in enumerate(hits) if hit is None]
+        answers = await call_model(model, [batch[index].request for index in misses]) if misses else []
+        responses = dict(zip(misses, answers))
+        await writer.synced(previous_line)  # this worker's previous answers are on disk before it writes more
+        line = previous_line
+        for index, (unit, key, hit) in enumerate(zip(batch, keys, hits)):
+            response = hit if hit is not None else responses[index]
+            if use_cache and hit is None:  # in the cache no later than its line is fsynced
+                cache.stage(key, response)
+            line = writer.append(Sample(item_id=unit.item.id, wafer_id=unit.item.wafer_id, repeat=unit.repeat,
+                                        request=unit.sent, response=response, cached=hit is not None))
+        bar.update(len(batch))
+        return line
 
     async def worker() -> None:
         # each worker consumes exactly one end marker, so all of them stop once the queue is drained
+        line = 0
         while (unit := await queue.get()) is not None:
             batch, last = [unit], False
             while len(batch) < batch_size and not queue.empty():
@@ -248,7 +252,7 @@ async def run_units(
                     last = True
                     break
                 batch.append(nxt)
-            await handle(batch)
+            line = await handle(batch, line)
             if last:
                 return
 
@@ -262,6 +266,7 @@ async def run_units(
         await asyncio.gather(produce(), *(worker() for _ in range(concurrency)))
     finally:
         bar.close()
+        await writer.drain()
 
 
 async def execute(
@@ -271,7 +276,7 @@ async def execute(
     """Run the units still to do, then close the model (inside the event loop its client belongs to)."""
     try:
         todo_items = [item for item in items if any((item.id, r) in todo for r in range(repeats))]
-        units = make_units(todo_items, bench, repeats, params, image_recorder(model, config))
+        units = make_units(todo_items, bench, repeats, params, image_recorder(model, config), config.system_prompt)
         await run_units([u for u in units if u.key in todo], model, config, cache, writer, concurrency, progress)
     finally:
         await model.aclose()
@@ -308,7 +313,7 @@ def run_eval(
     if not items:
         raise EvalUsageError(f"{bench.root}: split {split!r} has no items; pick another with --split")
     if dry_run:
-        units = make_units(items, bench, repeats, params, estimate_recorder(config))
+        units = make_units(items, bench, repeats, params, estimate_recorder(config), config.system_prompt)
         return estimate_cost(config, [u.sent for u in units], [u.item for u in units])
 
     folder = Path(out_dir) if out_dir else default_out_dir(bench, config)
@@ -332,15 +337,17 @@ def run_eval(
     write_run_info(folder, info)
     if model is not None:
         cache = ResponseCache(cache_path or default_cache_path(folder))
-        writer = SampleWriter(samples_path)
+        writer = SampleWriter(samples_path, before_sync=cache.commit_staged)
         try:
             asyncio.run(execute(model, items, repeats, todo, bench, config, params, cache, writer, concurrency,
                                 progress))
         finally:
             writer.close()
             cache.close()
-    final = final_samples(read_samples(samples_path)[0])
-    rewrite_samples(samples_path, list(final.values()))
+    written, torn = read_samples(samples_path)
+    final = final_samples(written)
+    if torn or len(final) < len(written):  # only superseded samples or a torn line make a rewrite worth it
+        rewrite_samples(samples_path, list(final.values()))
     info.n_ok = sum(final[k].ok for k in keys if k in final)
     info.n_failed = len(keys) - info.n_ok
     info.finished_at = now_iso()
