@@ -56,3 +56,13 @@ def scorer_bench(tmp_path_factory) -> Path:
 
     config = SynthConfig.from_yaml(REPO / "configs" / "synth" / "demo.yaml")
     return build_benchmark(config, tmp_path_factory.mktemp("scorer_bench") / "bench", progress=False)
+
+
+@pytest.fixture(scope="session")
+def shared_holdout() -> Path:
+    """../shared/holdout: real held-out maps. Only the real-map validation command and its test may read them
+    (never tune on them); skips with a reason where the folder is absent."""
+    path = SHARED / "holdout"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (a user's clone has no ../shared/holdout); the holdout tests need it")
+    return path

@@ -55,9 +55,9 @@ def test_existing_store_is_kept_unless_overwrite(tmp_path):
     source, out = _mixed(tmp_path), tmp_path / "store"
     assert _import(source, "--format", "mixedwm38", "--out", out, "--limit", "2").exit_code == 0
     refused = _import(source, "--format", "mixedwm38", "--out", out)
-    assert refused.exit_code == 1 and "already holds a map store" in refused.output and "--overwrite" in refused.output
+    assert refused.exit_code == 1 and "already holds a map store" in refused.output and "--force" in refused.output
     assert len(list(read_store(out))) == 2
-    replaced = _import(source, "--format", "mixedwm38", "--out", out, "--overwrite", "--shard-size", "100")
+    replaced = _import(source, "--format", "mixedwm38", "--out", out, "--force", "--shard-size", "100")
     assert replaced.exit_code == 0, replaced.output
     assert len(list(read_store(out))) == 7 and len(list(out.glob("shard-*.npz"))) == 1
 

@@ -93,7 +93,7 @@ def test_yaml_config_errors_name_the_file_and_field(tmp_path):
 def test_shipped_configs_load(name):
     config = SynthConfig.from_yaml(REPO / "configs" / "synth" / f"{name}.yaml")
     assert config.source.kind == "generated" and config.source.mixtures and config.source.balanced
-    assert (config.source.n <= 60) if name == "demo" else (config.source.n >= 2000)
+    assert (config.source.n <= 250) if name == "demo" else (config.source.n >= 2000)
 
 
 def test_demo_config_covers_every_pattern_and_mixtures(tmp_path):

@@ -9,6 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from wafersage.cli import main
+from wafersage.training.config import TRAIN_SYSTEM_PROMPT
 
 from train_factory import build_train_bench
 
@@ -106,6 +107,8 @@ def test_export_and_eval_the_trained_model(trained, tmp_path):
             "--limit", 3, "--out", out, "--no-progress", "--concurrency", 1)
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 3
+    # evaluated in the format it was trained on: the training system prompt, read from wafersage_training.json
+    assert {s["request"]["messages"][0]["content"] for s in samples} == {TRAIN_SYSTEM_PROMPT}
 
 
 def test_bad_inputs_are_clear_errors(trained, tmp_path):

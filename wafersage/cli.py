@@ -41,7 +41,7 @@ COMMANDS: dict[str, str] = {
     "demo": "wafersage.demo:demo",
     "maps": "wafersage.cli:maps",
     "export": "wafersage.cli:export",
-    "synth": "wafersage.tasks.synth_cli:synth",
+    "synth": "wafersage.harness.synth_cli:synth",
     "validate-real": "wafersage.tasks.synth_cli:validate_real",
     "eval": "wafersage.harness.eval_cli:eval_cmd",
     "score": "wafersage.harness.score_cli:score",

@@ -1,8 +1,9 @@
 """``wafersage demo``: the whole main job on a small generated benchmark, as a sequence of named steps.
 
-build the benchmark (configs/synth/demo.yaml) → contact sheet of its test wafers → pick the models (built-in
-baselines, every ``configs/models`` entry whose ``api_key_env`` is set, and ``--model`` extras) → evaluate each on
-the test split → score (rules, and an LLM judge with ``--judge``) → HTML leaderboard, exports and a terminal table.
+build the benchmark (the packaged :data:`DEMO_CONFIG`; ``configs/synth/demo.yaml`` links to it) → contact sheet
+of its test wafers → pick the models (built-in baselines, every ``configs/models`` entry whose ``api_key_env`` is
+set, and ``--model`` extras) → evaluate each on the test split → score (rules, and an LLM judge with ``--judge``)
+→ HTML leaderboard, exports and a terminal table.
 
 Each step is a function ``step(ctx) -> str`` that reads and adds to the shared :class:`DemoContext` and returns a
 one-line result; :data:`STEPS` lists them in order. A rerun reuses the benchmark when its config is unchanged, and
@@ -26,6 +27,8 @@ from .models.registry import backend_class, known_names, models_dir, resolve
 if TYPE_CHECKING:
     from .reports.leaderboard import Leaderboard
 
+#: the demo's synthesis config, shipped in the package so the demo runs from any folder
+DEMO_CONFIG = Path(__file__).with_name("tasks") / "configs" / "demo.yaml"
 #: the built-in baselines, best to worst; the specialist only where its backend imports
 BASELINES = ("oracle", "specialist", "random", "constant")
 SPLIT = "test"
@@ -217,8 +220,9 @@ def run_demo(ctx: DemoContext) -> DemoContext:
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("configs/synth/demo.yaml"), show_default=True, help="synthesis config of the benchmark")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="synthesis config of the benchmark [default: the packaged demo config, "
+                   "wafersage/tasks/configs/demo.yaml]")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
               show_default=True, help="folder for the benchmark, runs, caches and exports")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard.html"),
@@ -229,13 +233,14 @@ def run_demo(ctx: DemoContext) -> DemoContext:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="questions per model (default: all)")
 @click.option("--env-models/--baselines-only", default=True, show_default=True,
               help="include configs/models entries whose API key variable is set")
-def demo(config_path: Path, work: Path, out: Path, extra_models: tuple[str, ...], judge: str | None,
+def demo(config_path: Path | None, work: Path, out: Path, extra_models: tuple[str, ...], judge: str | None,
          limit: int | None, env_models: bool) -> None:
     """Build a small benchmark, evaluate the built-in baselines (and any model with a key set), score them and
     write the HTML leaderboard."""
+    config_path = config_path or DEMO_CONFIG
     if not config_path.exists():
-        raise click.BadParameter(f"{config_path} does not exist; run from the repository root or pass --config",
-                                 param_hint="--config")
+        raise click.BadParameter(f"{config_path} does not exist; pass an existing synthesis config YAML, or leave "
+                                 "--config out to use the packaged demo config", param_hint="--config")
     start = time.perf_counter()
     console = Console()
     ctx = DemoContext(work=work, out=out, config_path=config_path, console=console, extra_models=extra_models,

@@ -34,10 +34,13 @@ def user_text(item: VQAItem) -> str:
     return item.question
 
 
-def build_request(item: VQAItem, bench: Benchmark, params: GenerationParams | None = None) -> ModelRequest:
-    """One request per item: system prompt, question, the wafer image, and the benchmark context as metadata."""
+def build_request(item: VQAItem, bench: Benchmark, params: GenerationParams | None = None,
+                  system_prompt: str | None = None) -> ModelRequest:
+    """One request per item: system prompt (the model config's ``system_prompt``, else :data:`SYSTEM_PROMPT`),
+    question, the wafer image, and the benchmark context as metadata."""
     return ModelRequest(
-        messages=[ChatMessage(role="system", content=SYSTEM_PROMPT), ChatMessage(role="user", content=user_text(item))],
+        messages=[ChatMessage(role="system", content=system_prompt or SYSTEM_PROMPT),
+                  ChatMessage(role="user", content=user_text(item))],
         images=[str(bench.image_path(item))],
         params=params or GenerationParams(),
         metadata={

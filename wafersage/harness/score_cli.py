@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 
 import click
@@ -21,7 +22,7 @@ from .judge import JudgeSettings, LLMJudge
 from .rules import RuleScorer
 from .run import RunFolderError, load_run
 from .runner import default_cache_path
-from .scoring import ScoringError, Summary, load_bench_for, score_run
+from .scoring import IncompleteRunWarning, ScoringError, Summary, load_bench_for, score_run
 
 _ERRORS = (BenchmarkError, CalibrationError, ModelConfigError, RunFolderError, ScoringError)
 
@@ -52,7 +53,8 @@ def _print_summary(summary: Summary, folder: Path) -> None:
             ("defect-type accuracy", _fmt(summary.type_accuracy)),
             ("consistency accuracy", _fmt(summary.consistency_accuracy)),
             *((f"  {d}", _fmt(e)) for d, e in summary.per_dimension.items()),
-            ("items / failed / judge unscored", f"{summary.n_items} / {summary.n_failed} / "
+            ("items / failed (of which missing) / judge unscored",
+             f"{summary.n_items} / {summary.n_failed} ({summary.n_missing}) / "
              f"{'-' if summary.n_judge_unscored is None else summary.n_judge_unscored}")]
     for name, value in rows:
         table.add_row(name, value)
@@ -78,10 +80,17 @@ def score(run: Path, judge_spec: str | None, calibration: Path | None, judge_sam
     try:
         calib = load_calibration(calibration) if calibration else None
         judge = _judge(judge_spec, judge_samples, judge_json_schema, cache_path or default_cache_path(run))
-        summary = score_run(run, judge=judge, calibration=calib, calibration_path=str(calibration))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IncompleteRunWarning)  # said below, in words, with the fix
+            summary = score_run(run, judge=judge, calibration=calib, calibration_path=str(calibration))
     except _ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     _print_summary(summary, run)
+    if summary.n_missing:
+        Console(stderr=True).print(
+            f"[bold yellow]warning:[/] incomplete run: {summary.n_missing} of {summary.n_expected} expected answers "
+            f"are missing and count as failed (0). Rerun the same 'wafersage eval' command on {run} to finish it, "
+            "then score again.", highlight=False)
 
 
 async def _judge_all(judge, triples, progress):

@@ -4,10 +4,15 @@ A sample whose model call failed is ``failed``: it is counted (``n_failed``) and
 (``rule``), while ``rule_answered`` averages the answered items only — both are reported, nothing is silently 0.
 A judge reply that cannot be parsed leaves the item's judge score ``unscored`` (counted, never a low score).
 With a calibration file the item scores use its constants and the summary also gives the default-constant means.
+
+An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``n_items`` first items of
+the split × ``repeats``) without a sample gets a ``failed`` score with ``missing`` set, counted in ``n_failed`` and
+``n_missing``, and scoring warns (:class:`IncompleteRunWarning`) — a partial run never looks like a complete one.
 """
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -25,7 +30,8 @@ from .rules import DimensionScore, RuleConstants, RuleScore, RuleScorer, weighte
 from .run import Run, atomic_write, load_run
 from .stats import DetectionRates, Estimate, breakdown, detection_rates, mean_ci
 
-__all__ = ["DimensionScore", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run", "load_bench_for"]
+__all__ = ["DimensionScore", "IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
+           "load_bench_for"]
 
 SCORES, SUMMARY = "scores.jsonl", "summary.json"
 
@@ -45,6 +51,7 @@ class ItemScore(BaseModel):
     rule_score: float = 0.0  # 0–10; 0 for a failed sample
     rule_score_default: float | None = None  # paper-default constants, when a calibration is active
     judge: JudgeScore | None = None
+    missing: bool = Field(False, description="no sample: the run stopped before this item (a failed score)")
 
 
 class Summary(BaseModel):
@@ -56,7 +63,10 @@ class Summary(BaseModel):
     split: str
     n_items: int
     n_samples: int
-    n_failed: int
+    n_failed: int = Field(description="failed model calls plus missing samples, all scored 0")
+    n_missing: int = Field(0, description="samples run.json's selection (n_items x repeats) expects but the run "
+                                          "folder lacks: an interrupted run")
+    n_expected: int | None = Field(None, description="samples the run's selection expects (n_items x repeats)")
     n_judge_unscored: int | None = None
     rule: Estimate = Field(description="mean rule score 0–10, failures as 0, active constants")
     rule_answered: Estimate | None = Field(None, description="the same over answered samples only")
@@ -87,6 +97,27 @@ class Summary(BaseModel):
 
 class ScoringError(ValueError):
     """A run cannot be scored; the message names the file and the fix."""
+
+
+class IncompleteRunWarning(UserWarning):
+    """A run folder lacks samples its selection expects; they are scored as failed."""
+
+
+MISSING_ERROR = "missing: the run stopped before this item (no sample in samples.jsonl)"
+
+
+def missing_scores(run: Run, bench: Benchmark) -> list[ItemScore]:
+    """A failed, ``missing`` score for every item and repeat of the run's selection (the split's first ``n_items``,
+    × ``repeats``, as ``wafersage eval`` selects them) that has no sample; none when the run holds at least as many
+    samples as its selection expects."""
+    have = {(s.item_id, s.repeat) for s in run.samples}
+    if len(have) >= run.info.n_items * run.info.repeats:
+        return []
+    return [ItemScore(item_id=item.id, wafer_id=item.wafer_id, repeat=repeat, category=item.category,
+                      dimension=item.dimension, difficulty=item.difficulty, labels=item.labels, status="failed",
+                      error=MISSING_ERROR, missing=True)
+            for item in bench.items(run.info.split)[:run.info.n_items] for repeat in range(run.info.repeats)
+            if (item.id, repeat) not in have]
 
 
 def load_bench_for(run: Run) -> Benchmark:
@@ -146,7 +177,8 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
     return Summary(
         model=info.model_name, deployment=info.deployment, bench_name=bench.name, bench_version=bench.version,
         bench_hash=bench.hash, split=info.split, n_items=len({s.item_id for s in scores}), n_samples=len(scores),
-        n_failed=len(scores) - len(answered),
+        n_failed=len(scores) - len(answered), n_missing=sum(s.missing for s in scores),
+        n_expected=info.n_items * info.repeats,
         n_judge_unscored=sum(1 for s in answered if s.judge and s.judge.status == "unscored") if judge else None,
         rule=mean_ci([s.rule_score for s in scores], wafers),
         rule_answered=_estimate_of(answered, lambda s: s.rule_score),
@@ -173,7 +205,7 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
             [bool(set(s.labels) - {"none"}) for s in types]) if types else None,
         latency_p50_s=usage.latency_p50_s, latency_p95_s=usage.latency_p95_s, input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
-        cost_per_1000_questions=1000.0 * usage.cost_usd / max(len(scores), 1),
+        cost_per_1000_questions=1000.0 * usage.cost_usd / max(sum(not s.missing for s in scores), 1),
         constants=constants, calibration_id=calibration.id if calibration else None,
         judge_identity=judge.identity if judge else None,
         judge_template_sha256=judge.identity["template_sha256"] if judge else None,
@@ -191,6 +223,13 @@ def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration:
     default_scorer = scorer.with_constants(RuleConstants()) if calibration else None
     items = {it.id: it for it in bench.all_items}
     scores = score_samples(run.samples, items, scorer, default_scorer)
+    missing = missing_scores(run, bench)
+    if missing:
+        warnings.warn(f"{folder}: {len(missing)} of {run.info.n_items * run.info.repeats} expected answers are "
+                      "missing (the run stopped early); they are scored as failed (0). Rerun the same 'wafersage "
+                      "eval' command on this folder to finish it, then score again", IncompleteRunWarning,
+                      stacklevel=2)
+    scores += missing
     if judge is not None:
         answered = [s for s in scores if s.status == "scored"]
         triples: list[tuple[VQAItem, Rubric, str]] = [

@@ -15,6 +15,7 @@ Each backend validates its options with its own pydantic ``Options`` model (unkn
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SECRET_KEYS = ("api_key",)
+#: the file a training run writes into its exported model folder (stage, settings, system prompt, item ids)
+TRAINING_MANIFEST = "wafersage_training.json"
 
 
 class ModelConfigError(ValueError):
@@ -35,6 +38,10 @@ class ModelConfig(BaseModel):
     offline: bool = Field(False, description="refuse every endpoint not on loopback or in allow_hosts")
     allow_hosts: list[str] = Field(default_factory=list, description="hosts allowed when offline")
     source: str | None = Field(None, description="where this config came from (file path or shorthand)")
+    system_prompt: str | None = Field(
+        None, min_length=1, description="system turn sent with every benchmark question (any backend); null uses "
+                                        "wafersage.harness.prompting.SYSTEM_PROMPT. hf:PATH / vllm:PATH take it from "
+                                        "PATH/wafersage_training.json when the model was trained by wafersage")
 
     @property
     def options(self) -> dict[str, Any]:
@@ -73,3 +80,19 @@ def load_config_file(path: str | Path) -> ModelConfig:
         return ModelConfig(**data, source=str(path))
     except ValidationError as exc:
         raise ModelConfigError(f"{path}: invalid model config: {exc}") from None
+
+
+def training_system_prompt(model_dir: str | Path) -> str | None:
+    """The system prompt a model folder was trained with (its ``wafersage_training.json``), or None without one."""
+    path = Path(model_dir) / TRAINING_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelConfigError(f"{path}: cannot read the training manifest ({exc}); fix or delete the file, or "
+                               "re-export the model with 'wafersage train export'") from None
+    if not isinstance(manifest, dict):
+        raise ModelConfigError(f"{path}: expected a JSON object; re-export the model with 'wafersage train export'")
+    prompt = manifest.get("system_prompt") or (manifest.get("settings") or {}).get("system_prompt")
+    return prompt if isinstance(prompt, str) and prompt.strip() else None

@@ -1,7 +1,9 @@
 """Name -> model. Lazy ``module:attr`` entries, so the core never imports torch or vLLM until asked.
 
 ``resolve(spec)`` accepts a registered name (a built-in baseline or a YAML file in the models directory), the path
-of a YAML file, or a shorthand ``hf:PATH`` / ``vllm:PATH``. Unknown names answer with the closest known ones.
+of a YAML file, or a shorthand ``hf:PATH`` / ``vllm:PATH``. Unknown names answer with the closest known ones. A
+shorthand folder exported by ``wafersage train`` (it holds ``wafersage_training.json``) gets the system prompt it
+was trained with, so it is evaluated in its own answer format.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Model
-from .config import ModelConfig, ModelConfigError, load_config_file
+from .config import ModelConfig, ModelConfigError, load_config_file, training_system_prompt
 
 #: backend name -> "module:Class"; the class is built as ``Class(config)``
 BACKENDS: dict[str, str] = {
@@ -56,7 +58,8 @@ def resolve(spec: str, **overrides: Any) -> ModelConfig:
     """Turn a name, a YAML path or a shorthand into a :class:`ModelConfig`."""
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in SHORTHANDS:
-        config = ModelConfig(name=Path(rest).name or rest, backend=prefix, path=rest, source=spec)
+        config = ModelConfig(name=Path(rest).name or rest, backend=prefix, path=rest, source=spec,
+                             system_prompt=training_system_prompt(rest))  # answer in the format it was trained on
     elif spec.endswith((".yaml", ".yml")) or os.sep in spec:
         if not Path(spec).exists():
             raise ModelConfigError(f"model config {spec} does not exist")

@@ -3,9 +3,9 @@
 The non-LLM bar a VLM should beat. Per question it reads, from the benchmark folder in ``metadata['bench_dir']``,
 the grid of ``metadata['wafer_id']`` — the map only: never the items' reference answers, the rubrics, the
 descriptions, or the wafer's stored labels and generator truth. It predicts the defect types with
-:class:`~wafersage.tasks.specialist_classifier.DefectClassifier` (trained on the benchmark's train split, cached per
-benchmark hash), measures the geometry, and states the facts of that *prediction*: a rubric built from a map whose
-labels are the predicted ones (:func:`~wafersage.tasks.rubric.build_rubric`), phrased by
+:class:`~wafersage.tasks.specialist_classifier.DefectClassifier` (trained on the benchmark's train split only,
+cached per benchmark hash), measures the geometry, and states the facts of that *prediction*: a rubric built from a
+map whose labels are the predicted ones (:func:`~wafersage.tasks.rubric.build_rubric`), phrased by
 :mod:`wafersage.tasks.phrasing`. So a wrong class gives wrong morphology and root cause, as it should.
 
 Per category (``metadata['category']``): defect type -> the predicted types; spatial -> zones, distribution and
@@ -44,8 +44,9 @@ class SpecialistOptions(BaselineOptions):
         None, description="folder for fitted classifiers; null: $WAFERSAGE_CACHE_DIR or .wafersage-cache beside "
                           "the benchmark folder")
     min_train: int = Field(
-        1000, ge=0, description="top the benchmark's train split up to this many maps with freshly generated ones "
-                                "(never sharing a grid with the benchmark); 0 trains on the train split alone")
+        0, ge=0, description="0 (the default): train on the benchmark's train split only. N > 0: top a smaller train "
+                             "split up to N maps with freshly generated ones (never sharing a grid with the "
+                             "benchmark); then the baseline is no longer trained on the benchmark alone")
     n_estimators: int = Field(200, ge=10, le=2000, description="trees in the random forest")
     seed: int = Field(0, description="seed of the forest")
 

@@ -37,7 +37,8 @@ def leaderboard_table(board: Leaderboard) -> Table:
     paid = any(row.cost_per_1000_questions for row in board.rows)
     table = Table(title=escape(f"{board.bench_name} v{board.bench_version} ({board.split}): {board.score_label}"),
                   box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False,
-                  caption="type: defect-type accuracy; fail: failed calls; ≈ tied with the row above")
+                  caption="type: defect-type accuracy; fail: failed calls and missing answers; ≈ tied with the row "
+                          "above" + "".join(f"\n⚠ {escape(w)}" for w in board.warnings))
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("model", no_wrap=True, max_width=24)
     table.add_column("kind", no_wrap=True)
@@ -51,7 +52,8 @@ def leaderboard_table(board: Leaderboard) -> Table:
         accuracy = f"{100 * row.type_accuracy.value:.0f}%" if row.type_accuracy else "–"
         dims = [f"{row.dimensions[d].value:.1f}" if row.dimensions.get(d) else "–" for d in board.dimensions]
         cost = (f"{row.cost_per_1000_questions:.2f}",) if paid else ()
-        table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", escape(row.model), row.deployment,
+        model = escape(row.model) + (" ⚠" if row.flags else "")
+        table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", model, row.deployment,
                       _compact(row.overall), *dims, accuracy, *cost, str(row.n_failed))
     return table
 
@@ -123,6 +125,13 @@ def compare(base: Path, candidate: Path, max_drop: float, alpha: float, junit_pa
     for row in gate.table_rows(result):
         table.add_row(*map(escape, row), style="red" if row[-1] == "REGRESSED" else None)
     console.print(table)
+    if result.accuracy:
+        accuracy = Table(title="right/wrong items: exact McNemar test (Holm over these; reported, not gated)")
+        for i, name in enumerate(gate.ACCURACY_HEADER):
+            accuracy.add_column(name, justify="left" if i in (0, len(gate.ACCURACY_HEADER) - 1) else "right")
+        for row in gate.accuracy_rows(result):
+            accuracy.add_row(*map(escape, row), style="red" if row[-1] == "candidate worse" else None)
+        console.print(accuracy)
     if markdown_path is not None:
         write_text(markdown_path, gate.to_markdown(result))
     if junit_path is not None:

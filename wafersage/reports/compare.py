@@ -7,6 +7,12 @@ candidate − base difference is taken on the shared items: the mean and a two-s
 :func:`~wafersage.harness.stats.cluster_bootstrap` (resampling wafers), a sign-flip permutation p-value from
 :func:`~wafersage.harness.stats.paired_comparison`, Holm-adjusted over the metrics. A metric *regresses* when the
 CI's upper bound is below −max_drop: the candidate is worse by more than the allowed drop, with confidence.
+
+Defect-type and consistency accuracy (right/wrong per item, the rule verdict; failed calls are wrong) are tested
+with the exact McNemar test on the shared items (:func:`~wafersage.harness.stats.mcnemar_exact`), Holm-adjusted
+over these accuracy tests. They are reported beside the gate (tables, Markdown, JUnit test cases) and named in the
+verdict when the candidate is significantly less accurate, but they do not fail it: the allowed drop is in score
+points, which an accuracy test cannot honour.
 """
 from __future__ import annotations
 
@@ -15,12 +21,16 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..harness.stats import cluster_bootstrap, holm, paired_comparison
+from ..harness.stats import cluster_bootstrap, holm, mcnemar_exact, paired_comparison
 from ..tasks.schema import DIMENSIONS
 from .export import markdown_table
 from .results import (
-    NotComparable, RunResult, ScoreKind, check_same_benchmark, check_same_scoring, item_values, score_label, wafer_of,
+    NotComparable, RunResult, ScoreKind, check_same_benchmark, check_same_scoring, item_correct, item_values,
+    score_label, wafer_of,
 )
+
+#: accuracy metric -> question category whose items are right or wrong
+ACCURACIES = {"defect-type accuracy": "defect_type", "consistency accuracy": "consistency"}
 
 
 class MetricDelta(BaseModel):
@@ -37,6 +47,23 @@ class MetricDelta(BaseModel):
     regressed: bool
 
 
+class AccuracyTest(BaseModel):
+    """Right/wrong on the shared items of one category, tested with the exact McNemar test."""
+
+    metric: str = Field(description="defect-type accuracy or consistency accuracy")
+    base: float = Field(description="base accuracy on the shared items (0-1)")
+    candidate: float = Field(description="candidate accuracy on the shared items (0-1)")
+    base_only: int = Field(description="items the base got right and the candidate wrong")
+    candidate_only: int = Field(description="items the candidate got right and the base wrong")
+    n_items: int
+    p_value: float = Field(description="exact McNemar p-value (two-sided binomial test on the discordant items)")
+    p_holm: float = Field(description="Holm-adjusted over the accuracy tests")
+
+    def worse(self, alpha: float) -> bool:
+        """The candidate is significantly less accurate (Holm-adjusted)."""
+        return self.p_holm < alpha and self.candidate_only < self.base_only
+
+
 class Comparison(BaseModel):
     base: str
     candidate: str
@@ -51,6 +78,7 @@ class Comparison(BaseModel):
     n_base_failed: int
     n_candidate_failed: int
     deltas: list[MetricDelta]
+    accuracy: list[AccuracyTest] = Field(default_factory=list, description="McNemar tests (do not gate)")
 
     @property
     def regressed(self) -> bool:
@@ -108,11 +136,32 @@ def compare_runs(base: RunResult, candidate: RunResult, *, max_drop: float = 0.0
     adjusted = holm({d.metric: d.p_value for d in deltas})
     for d in deltas:
         d.p_holm = adjusted[d.metric]
+    accuracy = accuracy_tests(base, candidate)
     return Comparison(
         base=base.name, candidate=candidate.name, base_folder=str(base.folder), candidate_folder=str(candidate.folder),
         score_kind=kind, score_label=score_label(kind, base.summary), max_drop=max_drop, alpha=alpha,
         bench_name=base.summary.bench_name, bench_hash=base.summary.bench_hash,
-        n_base_failed=base.summary.n_failed, n_candidate_failed=candidate.summary.n_failed, deltas=deltas)
+        n_base_failed=base.summary.n_failed, n_candidate_failed=candidate.summary.n_failed, deltas=deltas,
+        accuracy=accuracy)
+
+
+def accuracy_tests(base: RunResult, candidate: RunResult) -> list[AccuracyTest]:
+    """McNemar tests of defect-type and consistency accuracy on the shared items, Holm-adjusted over both."""
+    tests = []
+    for metric, category in ACCURACIES.items():
+        a, b = item_correct(base, category), item_correct(candidate, category)
+        shared = sorted(set(a) & set(b))
+        if not shared:
+            continue
+        tests.append(AccuracyTest(
+            metric=metric, base=sum(a[i] for i in shared) / len(shared),
+            candidate=sum(b[i] for i in shared) / len(shared),
+            base_only=sum(a[i] and not b[i] for i in shared), candidate_only=sum(b[i] and not a[i] for i in shared),
+            n_items=len(shared), p_value=mcnemar_exact(a, b), p_holm=1.0))
+    adjusted = holm({t.metric: t.p_value for t in tests})
+    for t in tests:
+        t.p_holm = adjusted[t.metric]
+    return tests
 
 
 def _ci(d: MetricDelta) -> str:
@@ -120,12 +169,15 @@ def _ci(d: MetricDelta) -> str:
 
 
 def verdict(c: Comparison) -> str:
+    less_accurate = [t.metric for t in c.accuracy if t.worse(c.alpha)]
+    note = (f" (note: significantly lower {', '.join(less_accurate)}, McNemar p (Holm) < {c.alpha})"
+            if less_accurate else "")
     if c.regressed:
         worse = ", ".join(d.metric for d in c.deltas if d.regressed)
         return (f"REGRESSION: {c.candidate} is worse than {c.base} by more than {c.max_drop} points with "
-                f"{100 * (1 - c.alpha):.0f}% confidence in: {worse}")
+                f"{100 * (1 - c.alpha):.0f}% confidence in: {worse}{note}")
     return (f"OK: no metric of {c.candidate} is worse than {c.base} by more than {c.max_drop} points with "
-            f"{100 * (1 - c.alpha):.0f}% confidence")
+            f"{100 * (1 - c.alpha):.0f}% confidence{note}")
 
 
 def table_rows(c: Comparison) -> list[list[str]]:
@@ -134,13 +186,27 @@ def table_rows(c: Comparison) -> list[list[str]]:
 
 
 HEADER = ["metric", "base", "candidate", "Δ", "CI of Δ", "p", "p (Holm)", "items", "gate"]
+ACCURACY_HEADER = ["accuracy", "base", "candidate", "base only right", "candidate only right", "McNemar p",
+                   "p (Holm)", "items", "result"]
+
+
+def accuracy_rows(c: Comparison) -> list[list[str]]:
+    def result(t: AccuracyTest) -> str:
+        if t.p_holm >= c.alpha:
+            return "no significant difference"
+        return "candidate worse" if t.worse(c.alpha) else "candidate better"
+
+    return [[t.metric, f"{100 * t.base:.1f}%", f"{100 * t.candidate:.1f}%", str(t.base_only), str(t.candidate_only),
+             f"{t.p_value:.3g}", f"{t.p_holm:.3g}", str(t.n_items), result(t)] for t in c.accuracy]
 
 
 def to_markdown(c: Comparison) -> str:
     intro = (f"**{c.candidate}** vs **{c.base}** on {c.bench_name} (`{c.bench_hash[:12]}`), {c.score_label}; "
              f"CI {100 * (1 - c.alpha):.0f}% (wafer bootstrap), allowed drop {c.max_drop}. "
              f"Failed calls: base {c.n_base_failed}, candidate {c.n_candidate_failed}.\n\n")
-    return intro + markdown_table(HEADER, table_rows(c)) + f"\n{verdict(c)}\n"
+    accuracy = (f"\nRight/wrong items, exact McNemar test (Holm over the accuracy tests; reported, not gated):\n\n"
+                + markdown_table(ACCURACY_HEADER, accuracy_rows(c))) if c.accuracy else ""
+    return intro + markdown_table(HEADER, table_rows(c)) + accuracy + f"\n{verdict(c)}\n"
 
 
 def to_junit(c: Comparison) -> str:
@@ -161,5 +227,12 @@ def to_junit(c: Comparison) -> str:
             failure.text = summary
         else:
             ET.SubElement(case, "system-out").text = summary
+    for t in c.accuracy:  # reported, never failures: the gate is the score rule above
+        case = ET.SubElement(suite, "testcase", classname=f"wafersage.compare.{c.candidate}", name=t.metric)
+        ET.SubElement(case, "system-out").text = (
+            f"{t.metric}: candidate {100 * t.candidate:.1f}% vs base {100 * t.base:.1f}%, only base right "
+            f"{t.base_only}, only candidate right {t.candidate_only}, McNemar p {t.p_value:.3g} "
+            f"(Holm {t.p_holm:.3g}), {t.n_items} items")
+    suite.set("tests", str(len(c.deltas) + len(c.accuracy)))
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

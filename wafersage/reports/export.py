@@ -28,9 +28,11 @@ def flat_row(row: Row, board: Leaderboard) -> dict[str, Any]:
     out |= _estimate_columns("consistency_accuracy", row.consistency_accuracy)
     out |= {"latency_p50_s": row.latency_p50_s, "latency_p95_s": row.latency_p95_s, "input_tokens": row.input_tokens,
             "output_tokens": row.output_tokens, "cost_per_1000_questions": row.cost_per_1000_questions,
-            "n_items": row.n_items, "n_failed": row.n_failed, "n_unscored": row.n_unscored, "judge": row.judge_name,
+            "n_items": row.n_items, "n_failed": row.n_failed, "n_missing": row.n_missing,
+            "n_unscored": row.n_unscored, "judge": row.judge_name,
             "bench_name": board.bench_name, "bench_version": row.bench_version, "bench_hash": board.bench_hash,
-            "split": board.split, "calibration_id": board.calibration_id, "date": row.date, "folder": row.folder}
+            "split": board.split, "calibration_id": board.calibration_id, "date": row.date, "folder": row.folder,
+            "flags": "; ".join(row.flags)}
     return out
 
 
@@ -73,7 +75,8 @@ def _fmt(estimate: Estimate | None, digits: int = 2, scale: float = 1.0) -> str:
 def to_markdown(board: Leaderboard) -> str:
     header = ["#", "model", "deployment", f"{board.score_kind} score [95% CI]", *board.dimensions,
               "type acc. %", "consistency acc. %", "p50 s", "USD/1k Q", "items", "failed"]
-    rows = [[f"{row.rank}{' ≈' if row.tied_with_above else ''}", row.model, row.deployment, _fmt(row.overall),
+    rows = [[f"{row.rank}{' ≈' if row.tied_with_above else ''}", row.model + (" ⚠" if row.flags else ""),
+             row.deployment, _fmt(row.overall),
              *(_fmt(row.dimensions.get(d), 1) for d in board.dimensions),
              _fmt(row.type_accuracy, 0, 100), _fmt(row.consistency_accuracy, 0, 100),
              f"{row.latency_p50_s:.3f}" if row.latency_p50_s is not None else "–",
@@ -81,7 +84,8 @@ def to_markdown(board: Leaderboard) -> str:
     title = (f"**{board.bench_name} v{board.bench_version}** ({board.split} split, hash `{board.bench_hash[:12]}`), "
              f"ranked by {board.score_label}; ≈ = not significantly different from the row above "
              f"(paired test, α = {board.alpha}).\n\n")
-    return title + markdown_table(header, rows, "lll" + "r" * (len(header) - 3))
+    notes = "".join(f"\n⚠ {warning}" for warning in board.warnings)
+    return title + markdown_table(header, rows, "lll" + "r" * (len(header) - 3)) + (notes + "\n" if notes else "")
 
 
 def write_text(path: str | Path, text: str) -> Path:

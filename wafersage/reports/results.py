@@ -42,6 +42,11 @@ class RunResult:
     def has_judge(self) -> bool:
         return self.summary.judge is not None
 
+    @property
+    def item_ids(self) -> frozenset[str]:
+        """The items of the run's selection (answered, failed or missing)."""
+        return frozenset(s.item_id for s in self.scores)
+
 
 def _unit(item_id: str, repeat: int) -> str:
     return f"{item_id}#{repeat}" if repeat else item_id
@@ -72,7 +77,7 @@ def load_result(folder: str | Path) -> RunResult:
             raise ReportInputError(f"{scores_path}:{lineno}: not a valid item score ({exc.errors()[0]['msg']}); "
                                    f"rescore with 'wafersage score {folder}'") from None
     sampled = {(s.item_id, s.repeat): s.ok for s in run.samples}
-    scored = {(s.item_id, s.repeat): s.status == "scored" for s in scores}
+    scored = {(s.item_id, s.repeat): s.status == "scored" for s in scores if not s.missing}
     if sampled != scored or summary.bench_hash != run.info.bench_hash:
         raise ReportInputError(f"{scores_path}: out of date with {folder / 'samples.jsonl'} (the run changed after "
                                f"it was scored); rescore with 'wafersage score {folder}'")
@@ -161,6 +166,13 @@ def item_scores(result: RunResult, kind: ScoreKind,
 def item_values(result: RunResult, kind: ScoreKind, category: str | None = None) -> dict[str, float]:
     """Unit key -> value of the headline metric (see :func:`item_scores`)."""
     return {key: value for key, _, value in item_scores(result, kind, category)}
+
+
+def item_correct(result: RunResult, category: str) -> dict[str, bool]:
+    """Unit key -> right or wrong (the rule verdict) for the yes/no-gradable items of ``category`` (``defect_type``:
+    exact type set, ``consistency``: the yes/no verdict); failed and missing answers are wrong."""
+    return {_unit(s.item_id, s.repeat): bool(s.status == "scored" and s.rule and s.rule.correct)
+            for s in result.scores if s.category == category}
 
 
 def wafer_of(results: Sequence[RunResult]) -> dict[str, str]:

@@ -15,9 +15,9 @@ several patterns as in MixedWM38. Decision (:meth:`DefectClassifier.decide`): th
 when the most probable label is one that occurs alone (``Near-full``, ``Random``, ``none``) or nothing reaches 0.5,
 the most probable label alone.
 
-:func:`classifier_for_benchmark` trains on a benchmark's *train* split only (topped up with freshly generated maps
-when the split is small; those never share a grid with the benchmark) and caches the fitted model per benchmark hash
-and feature code (:func:`code_fingerprint`).
+:func:`classifier_for_benchmark` trains on a benchmark's *train* split only (``min_train`` > 0, off by default,
+tops a small split up with freshly generated maps that never share a grid with the benchmark) and caches the fitted
+model per benchmark hash and feature code (:func:`code_fingerprint`).
 """
 from __future__ import annotations
 
@@ -178,9 +178,10 @@ def top_up_maps(bench: Benchmark, count: int, seen: set[str]) -> list[WaferMap]:
     return fresh[:count]
 
 
-def classifier_for_benchmark(bench_dir: str | Path, *, cache_dir: str | Path | None = None, min_train: int = 1000,
+def classifier_for_benchmark(bench_dir: str | Path, *, cache_dir: str | Path | None = None, min_train: int = 0,
                              seed: int = 0, n_estimators: int = 200) -> DefectClassifier:
-    """The classifier trained on ``bench_dir``'s train split (plus generated maps up to ``min_train``), cached."""
+    """The classifier trained on ``bench_dir``'s train split, cached. ``min_train`` > 0 (off by default) tops a
+    smaller train split up to that many maps with freshly generated ones (never sharing a grid with the benchmark)."""
     bench = Benchmark.load(bench_dir, verify=False)
     folder = Path(cache_dir) if cache_dir else default_cache_dir(bench.root)
     key = f"{bench.hash[:20]}-{code_fingerprint()}-m{min_train}-s{seed}-n{n_estimators}"

@@ -3,8 +3,9 @@
 ``build_benchmark(config, out_dir)`` writes the layout documented in :mod:`wafersage.tasks.benchmark`, plus
 ``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes. The folder is
 built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half a benchmark.
-The model-backed describer is used when the caller passes a ``generate`` callable (``describe_with``); tasks never
-imports a model.
+The model-backed describer is used when the caller passes a ``generate`` callable (``describe_with``), the model-backed
+VQA writer when it passes ``write_with``; tasks never imports a model (``wafersage synth --describe-model NAME
+--writer-model NAME`` builds the callables in :mod:`wafersage.harness.synth_cli`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import wafersage
 
 from .benchmark import write_manifest
 from .clean import CleaningOptions, CleaningReport, clean
-from .geometry import measure
+from .geometry import MEASURE_BATCH, Geometry, measure_many
 from .schema import Rubric, VQAItem
 from .splits import SplitFractions, assign_splits
 from .store import write_store
@@ -158,8 +159,11 @@ def _balanced_maps(source: GeneratedSource, seed: int) -> Iterator[WaferMap]:
 
 
 def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: GenerateFn | None = None,
+                    write_with: GenerateFn | None = None, models: dict[str, Any] | None = None,
                     progress: bool = True, overwrite: bool = False) -> Path:
-    """Build the benchmark folder for ``config`` at ``out_dir`` and return its path."""
+    """Build the benchmark folder for ``config`` at ``out_dir`` and return its path.
+
+    ``models`` (e.g. ``{"describer": public model config, "writer": ...}``) is recorded in the manifest as is."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -171,14 +175,14 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
         raise SynthConfigError(
             f"config {config.name!r} has describer {config.describer!r} but a generate callable was "
             f"{'not ' if describe_with is None else ''}passed; the model describer needs describer: model in the "
-            "config and a command that supplies a model, the geometry describer needs neither")
+            "config and a model ('wafersage synth --describe-model NAME'), the geometry describer needs neither")
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
     (staging / "images").mkdir(parents=True)
     try:
-        manifest_fields = _build_into(config, staging, describe_with, progress)
-        write_manifest(staging, **manifest_fields)
+        manifest_fields = _build_into(config, staging, describe_with, write_with, progress)
+        write_manifest(staging, **manifest_fields, **({"models": models} if models else {}))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -188,19 +192,20 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
     return out
 
 
-def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | None, progress: bool) -> dict[str, Any]:
+def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | None, write_with: GenerateFn | None,
+                progress: bool) -> dict[str, Any]:
     from .render import render_png
 
     bar = dict(disable=not progress, unit="map", leave=False)
     maps = [_safe_id(w) for w in tqdm(load_maps(config), desc="read maps", **bar)]
     _check_unique_ids(maps)
-    geoms = [measure(w) for w in tqdm(maps, desc="measure", **bar)]
+    geoms = _measure(maps, bar)
     report: CleaningReport = clean(maps, config.cleaning, geometries=geoms)
     report.write(root / "cleaning_report.json")
     keep = set(report.kept_ids)
     kept = [(w, g) for w, g in zip(maps, geoms) if w.id in keep]
     splits = assign_splits([w for w, _ in kept], config.splits, config.seed)
-    stages = Stages(config, describe_with)
+    stages = Stages(config, describe_with, write_with)
     wafers_out: list[WaferMap] = []
     items: list[VQAItem] = []
     rubrics: list[Rubric] = []
@@ -230,6 +235,17 @@ def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | Non
         "counts": _counts(maps, report, wafers_out, items, failures),
         "wafersage_version": wafersage.__version__,
     }
+
+
+def _measure(maps: list[WaferMap], bar: dict[str, Any]) -> list[Geometry]:
+    """Geometry of every map, measured in batches (maps sharing an outline are measured together)."""
+    geoms: list[Geometry] = []
+    with tqdm(total=len(maps), desc="measure", **bar) as progress:
+        for start in range(0, len(maps), 4 * MEASURE_BATCH):
+            batch = maps[start:start + 4 * MEASURE_BATCH]
+            geoms.extend(measure_many(batch))
+            progress.update(len(batch))
+    return geoms
 
 
 def _safe_id(wafer: WaferMap) -> WaferMap:

@@ -1,4 +1,7 @@
-"""``wafersage synth`` (build a benchmark folder) and ``wafersage validate-real`` (geometry path vs real labels)."""
+"""``wafersage validate-real``: the geometry path (and optionally the specialist) vs real labels.
+
+``wafersage synth`` lives in :mod:`wafersage.harness.synth_cli`, since it may load models.
+"""
 from __future__ import annotations
 
 import json
@@ -7,34 +10,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
-
-from .benchmark import Benchmark
-
-
-@click.command("synth")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Synthesis config YAML, e.g. configs/synth/demo.yaml.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Benchmark folder to create.")
-@click.option("--seed", type=int, default=None, help="Override the config's seed.")
-@click.option("--force", is_flag=True, help="Replace --out if it already holds files.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def synth(config_path: Path, out_dir: Path, seed: int | None, force: bool, quiet: bool) -> None:
-    """Build a benchmark: maps -> clean -> split -> describe -> rubrics -> VQA items -> images -> manifest."""
-    from .synth import SynthConfig, SynthConfigError, build_benchmark
-    from .wafer import WaferMapError
-
-    try:
-        config = SynthConfig.from_yaml(config_path, seed=seed)
-        root = build_benchmark(config, out_dir, progress=not quiet, overwrite=force)
-    except (SynthConfigError, WaferMapError, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    counts = Benchmark.load(root).manifest["counts"]
-    console = Console()
-    console.print(f"[bold]{config.name}[/] v{config.version} (seed {config.seed}) -> {root}")
-    console.print(f"maps read {counts['maps_read']}, flagged by cleaning {counts['maps_flagged']}, "
-                  f"wafers {counts['wafers']}, items {counts['items']}, failed {counts['failed_wafers']}")
-    console.print("wafers per split: " + ", ".join(f"{k} {v}" for k, v in counts["wafers_per_split"].items()))
 
 
 @click.command("validate-real")

@@ -1,8 +1,9 @@
 """Stages 0b–2 for one wafer, as the builder runs them: describe -> rubric -> VQA items.
 
-The geometry path (default) cannot fail on a valid map. The model path (a ``generate`` callable passed in by the
-caller) can: a failed model call or a rubric that stays invalid after retries becomes a :class:`WaferFailure`,
-recorded in ``failures.jsonl`` — never silently dropped.
+The geometry path (default) cannot fail on a valid map. The model paths can: a ``describe`` callable (Stages 0b–1
+by a model) and a ``write`` callable (Stage 2 by a model, :class:`~.vqa.ModelVQAWriter`), both passed in by the
+caller (tasks never imports a model). A failed model call, or a rubric or item list that stays invalid after
+retries, becomes a :class:`WaferFailure` recorded in ``failures.jsonl`` — never silently dropped.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from .geometry import Geometry
 from .knowledge import resolve_knowledge
 from .rubric import ModelRubricBuilder, build_rubric
 from .schema import Rubric, VQAItem
-from .vqa import make_items
+from .vqa import ModelVQAWriter, make_items
 from .wafer import WaferMap
 
 if TYPE_CHECKING:
@@ -43,15 +44,21 @@ class WaferResult:
 
 
 class Stages:
-    """The per-wafer pipeline for one build, configured once."""
+    """The per-wafer pipeline for one build, configured once.
 
-    def __init__(self, config: "SynthConfig", generate: Callable[[str, bytes | None], str] | None = None):
+    ``generate(prompt, png_or_None) -> text`` describes each map and builds its rubric; ``write(prompt, None) -> text``
+    writes its VQA items (validated like the template writer's: counts, categories, no defect-type hint).
+    """
+
+    def __init__(self, config: "SynthConfig", generate: Callable[[str, bytes | None], str] | None = None,
+                 write: Callable[[str, bytes | None], str] | None = None):
         self.knowledge = resolve_knowledge(config.resolve(config.knowledge) if config.knowledge else None)
         self.model_describer = None
         self.rubric_builder = None
         if generate is not None:
             self.model_describer = ModelDescriber(generate, image_size=config.image_size, palette=config.palette)
             self.rubric_builder = ModelRubricBuilder(lambda prompt: generate(prompt, None))
+        self.writer = ModelVQAWriter(lambda prompt: write(prompt, None)) if write is not None else None
         self.geometry_describer = GeometryDescriber(self.knowledge)
 
     def run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
@@ -70,11 +77,19 @@ class Stages:
                     wafer_id=wafer.id, stage="rubric", reason=built.reason or "failed", attempts=built.attempts,
                     description=description.text))
             rubric = built.rubric
-            try:
-                items = make_items(wafer, geom, rubric, rng=rng, image=image, split=wafer.split or "test")
-            except ValueError as exc:  # a model rubric the question writer cannot use
+        split = wafer.split or "test"
+        if self.writer is not None:
+            written = self.writer.write(rubric, image=image, split=split, labels=list(wafer.labels))
+            if written.status != "ok":
                 return WaferResult(failure=WaferFailure(
-                    wafer_id=wafer.id, stage="vqa", reason=str(exc), description=description.text))
-            return WaferResult(description=description, rubric=rubric, items=items)
-        items = make_items(wafer, geom, rubric, rng=rng, image=image, split=wafer.split or "test")
+                    wafer_id=wafer.id, stage="vqa", reason=written.reason or "failed", attempts=written.attempts,
+                    description=description.text))
+            return WaferResult(description=description, rubric=rubric, items=written.items)
+        try:
+            items = make_items(wafer, geom, rubric, rng=rng, image=image, split=split)
+        except ValueError as exc:  # a model rubric the question writer cannot use
+            if self.model_describer is None:
+                raise
+            return WaferResult(failure=WaferFailure(
+                wafer_id=wafer.id, stage="vqa", reason=str(exc), description=description.text))
         return WaferResult(description=description, rubric=rubric, items=items)

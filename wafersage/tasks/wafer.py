@@ -1,6 +1,7 @@
 """The wafer map record: an immutable die grid in the WM-811K encoding plus its metadata."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,10 @@ def canonical_label(name: str, *, record: str = "?") -> str:
     try:
         return _ALIASES[key]
     except KeyError:
+        close = dict.fromkeys(_ALIASES[k] for k in difflib.get_close_matches(key, _ALIASES, n=3, cutoff=0.6))
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise WaferMapError(
-            f"record {record}: unknown defect label {name!r}; use one of {', '.join(LABELS)}"
+            f"record {record}: unknown defect label {name!r}.{hint} Use one of {', '.join(LABELS)}"
         ) from None
 
 

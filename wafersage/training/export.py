@@ -1,5 +1,6 @@
 """LoRA merge and export: a plain transformers folder (merged full weights + processor) that the hf backend and
-vLLM load, with ``wafersage_training.json`` saying how it was made.
+vLLM load, with ``wafersage_training.json`` saying how it was made (stage, settings, the ``system_prompt`` it was
+trained with — which ``hf:PATH`` / ``vllm:PATH`` then send when the model is evaluated — and the item ids).
 
 ``export_merged(model, processor, out)`` merges a trained peft model in memory; ``export_adapter(adapter, out)``
 merges a saved adapter folder onto the base folder its ``adapter_config.json`` names.
@@ -11,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-TRAINING_MANIFEST = "wafersage_training.json"
+from ..models.config import TRAINING_MANIFEST
 
 
 class ExportError(ValueError):

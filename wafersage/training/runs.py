@@ -126,7 +126,8 @@ def finish_run(trainer: Any, processor: Any, layout: RunLayout, *, stage: str, m
     manifest = {
         "stage": stage, "base_model": str(Path(model_dir).resolve()), "bench_name": bench.name,
         "bench_hash": bench.hash, "trained_item_ids": trained_ids, "seen_item_ids": seen_ids,
-        "steps": trainer.state.global_step, "settings": settings.model_dump(mode="json"),
+        "steps": trainer.state.global_step, "system_prompt": getattr(settings, "system_prompt", None),
+        "settings": settings.model_dump(mode="json"),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (layout.adapter / TRAINING_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -32,12 +32,12 @@ class _UntilError:
             self.error = exc
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
+def _prepare(out: Path, force: bool) -> None:
     if not (out / INDEX).exists():
         return
-    if not overwrite:
+    if not force:
         raise click.ClickException(
-            f"{out} already holds a map store ({INDEX}); choose another --out or pass --overwrite to replace it"
+            f"{out} already holds a map store ({INDEX}); choose another --out or pass --force to replace it"
         )
     for old in [out / INDEX, *out.glob("shard-*.npz")]:
         old.unlink()
@@ -52,14 +52,14 @@ def _prepare(out: Path, overwrite: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Import only the first N maps.")
 @click.option("--shard-size", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Maps per .npz shard.")
-@click.option("--overwrite", is_flag=True, help="Replace a map store already in --out.")
-def import_maps(source: Path, fmt: str, out: Path, limit: int | None, shard_size: int, overwrite: bool) -> None:
+@click.option("--force", is_flag=True, help="Replace a map store already in --out.")
+def import_maps(source: Path, fmt: str, out: Path, limit: int | None, shard_size: int, force: bool) -> None:
     """Import real wafer maps from SOURCE into a map store.
 
     If the source fails part-way (a bad row), the maps read before it are kept in --out and the error names the
     file and the row.
     """
-    _prepare(out, overwrite)
+    _prepare(out, force)
     try:
         maps = read_maps(source, fmt)
     except WaferMapError as exc:
@@ -73,7 +73,7 @@ def import_maps(source: Path, fmt: str, out: Path, limit: int | None, shard_size
             raise click.ClickException(str(guarded.error))
         raise click.ClickException(
             f"{guarded.error}\nThe {count} maps read before this error are saved in {out}; fix the source and re-run "
-            f"with --overwrite to import all of it."
+            f"with --force to import all of it."
         )
     summary = ", ".join(f"{label} {n}" for label, n in sorted(guarded.labels.items()))
     click.echo(f"imported {count} maps from {source} into {out} ({summary or 'no maps'})")

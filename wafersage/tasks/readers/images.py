@@ -6,6 +6,11 @@ fill the map's fields, any other column is kept in the map's ``extra`` metadata 
 detected per image: grey levels 0/127/255 (WM-811K renders) or the project's colour palette
 (:mod:`wafersage.tasks.palette`). Prefer PNG: a colour JPEG saved with chroma subsampling (4:2:0, the usual default)
 averages 2x2 pixel blocks and can turn a lone failing die into a passing one; save JPEGs with ``subsampling=0``.
+
+An image upscaled by nearest-neighbour scaling (a benchmark's own ``images/*.png``, ``render_png(grid, size=256)``:
+every die a solid block of ``floor`` or ``ceil`` of the scale in pixels, integer or not) is detected and read back
+at one pixel per die (:func:`undo_upscaling`); the map's ``extra`` then records ``image_pixels`` (``HxW``). An image
+whose every die spans two or more pixels but that no nearest-neighbour scaling explains is refused with the fix.
 """
 from __future__ import annotations
 
@@ -60,8 +65,12 @@ def _row_to_map(folder: Path, where: str, row: dict[str, Any]) -> WaferMap:
     extra = {key: value for key, value in row.items() if key not in REQUIRED + FIELDS}
     label_text = (row["label"] or "").strip()
     try:
+        pixels = decode_image(image)
+        grid = undo_upscaling(pixels)
+        if grid.shape != pixels.shape:
+            extra["image_pixels"] = f"{pixels.shape[0]}x{pixels.shape[1]}"
         return WaferMap(
-            grid=decode_image(image),
+            grid=grid,
             id=fields["id"] or image.stem,
             source="images",
             labels=tuple(part.strip() for part in label_text.split("+")) if label_text else (),
@@ -101,3 +110,56 @@ def decode_image(path: Path) -> np.ndarray:
             f"images must be one pixel per die in WM-811K grey or the project's colours"
         )
     return codes
+
+
+def _runs_of_equal_lines(codes: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions along ``axis`` where a pixel line differs from the one before, and the lengths of the runs of equal
+    lines between them."""
+    lines = np.moveaxis(codes, axis, 0)
+    changes = np.flatnonzero((lines[1:] != lines[:-1]).reshape(len(lines) - 1, -1).any(axis=1)) + 1
+    return changes, np.diff(np.concatenate([[0], changes, [len(lines)]]))
+
+
+def _nearest_index(n: int, length: int) -> np.ndarray:
+    """Source index of each of ``length`` pixels when ``n`` dies are scaled to ``length`` (render.render_png's rule)."""
+    return (np.arange(length) * n) // length
+
+
+def _die_counts(changes: np.ndarray, length: int) -> list[int]:
+    """Die counts ``n`` (at least 2 pixels per die) whose nearest-neighbour blocks put every change on a block
+    start, smallest first."""
+    out = []
+    for n in range(1, length // 2 + 1):
+        starts = np.flatnonzero(np.diff(_nearest_index(n, length))) + 1
+        if np.isin(changes, starts, assume_unique=True).all():
+            out.append(n)
+    return out
+
+
+def undo_upscaling(codes: np.ndarray) -> np.ndarray:
+    """One code per die from a nearest-neighbour upscaled map image; ``codes`` unchanged when a die is one pixel.
+
+    Raises :class:`WaferMapError` for an image whose dies all span >= 2 pixels but no nearest-neighbour scaling
+    (one scale for both axes, long side = image's long side) reproduces exactly.
+    """
+    height, width = codes.shape
+    changes_r, runs_r = _runs_of_equal_lines(codes, 0)
+    changes_c, runs_c = _runs_of_equal_lines(codes, 1)
+    if min(runs_r.min(), runs_c.min()) < 2:
+        return codes  # some die is a single pixel: already one pixel per die
+    long_side = max(height, width)
+    for rows in _die_counts(changes_r, height):
+        for cols in _die_counts(changes_c, width):
+            scale = long_side / max(rows, cols)
+            if (max(1, round(rows * scale)), max(1, round(cols * scale))) != (height, width):
+                continue
+            row_index, col_index = _nearest_index(rows, height), _nearest_index(cols, width)
+            starts_r = np.searchsorted(row_index, np.arange(rows))
+            starts_c = np.searchsorted(col_index, np.arange(cols))
+            grid = codes[np.ix_(starts_r, starts_c)]
+            if np.array_equal(grid[np.ix_(row_index, col_index)], codes):
+                return grid
+    raise WaferMapError(
+        f"the {height}x{width} image looks upscaled (every die spans 2 or more pixels) but no nearest-neighbour "
+        "scaling explains it (smoothed or cropped?); save the map at one pixel per die, or as rendered by "
+        "wafersage.tasks.render.render_png")
