@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from wafersage.tasks.generate import generate_map, generate_maps
-from wafersage.tasks.geometry import measure
+from wafersage.tasks.geometry import measure, measure_many
 from wafersage.tasks.render import render_png
 
 WM811K_MAPS = 811_457
@@ -81,6 +81,14 @@ def main() -> None:
             render_png(wafer.grid)
 
     rate("generate+measure+render 52x52 (1 px/die)", n, timed(pipeline))
+
+    def batched_pipeline() -> None:  # what `wafersage synth` does: measure_many over maps sharing an outline
+        batch = list(generate_maps(n, args.seed + 2, size=(52, 52)))
+        measure_many(batch)
+        for wafer in batch:
+            render_png(wafer.grid)
+
+    rate("generate+measure_many+render 52x52 (batched)", n, timed(batched_pipeline))
 
     stream = wm811k_stream(n, args.seed)
     shapes = np.array([m.shape for m in stream])
