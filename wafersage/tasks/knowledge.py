@@ -10,9 +10,9 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..configio import read_yaml_mapping
 from .schema import Term
 from .wafer import LABELS, canonical_label
 
@@ -84,14 +84,7 @@ def load_knowledge(path: str | Path | None = None) -> Knowledge:
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> Knowledge:
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise KnowledgeError(f"{path}: cannot read the knowledge file ({exc}); pass an existing YAML file") from exc
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{path}: not valid YAML ({exc}); fix the syntax") from exc
-    if not isinstance(raw, dict):
-        raise KnowledgeError(f"{path}: expected a mapping with 'equipment_categories' and 'patterns'")
+    raw = read_yaml_mapping(path, KnowledgeError, "knowledge file", "equipment_categories, patterns")
     patterns = raw.get("patterns") or {}
     try:
         raw["patterns"] = {canonical_label(k, record=path): v for k, v in patterns.items()}

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Union
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from tqdm import tqdm
 
 import wafersage
 
+from ..configio import read_yaml_mapping, validation_problems
 from .benchmark import write_manifest
 from .clean import CleaningOptions, CleaningReport, clean
 from .geometry import MEASURE_BATCH, Geometry, measure_many
@@ -103,20 +103,12 @@ class SynthConfig(BaseModel):
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "SynthConfig":
         """Load a config file; relative paths in it resolve against the file's folder."""
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise SynthConfigError(f"{path}: cannot read the synthesis config ({exc.strerror})") from exc
-        except yaml.YAMLError as exc:
-            raise SynthConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise SynthConfigError(f"{path}: expected a mapping of fields (name, seed, source, ...)")
+        data = read_yaml_mapping(path, SynthConfigError, "synthesis config", "name, seed, source, ...")
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
             config = cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors())
-            raise SynthConfigError(f"{path}: invalid synthesis config: {problems}") from exc
+            raise SynthConfigError(f"{path}: invalid synthesis config: {validation_problems(exc)}") from exc
         config._base_dir = path.resolve().parent
         return config
 

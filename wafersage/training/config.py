@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..configio import read_yaml_mapping, validation_problems
 from ..tasks.schema import DIFFICULTIES, Difficulty
 
 TRAIN_SYSTEM_PROMPT = (
@@ -226,20 +226,12 @@ def load_settings(path: str | Path | None, cls: type[S], **overrides: Any) -> S:
     where = "defaults"
     if path is not None:
         path, where = Path(path), str(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise TrainConfigError(f"{path}: cannot read the training config ({exc.strerror})") from exc
-        except yaml.YAMLError as exc:
-            raise TrainConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"{path}: expected a mapping of fields (learning_rate, lora, …)")
+        data = read_yaml_mapping(path, TrainConfigError, "training config", "learning_rate, lora, …")
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         settings = cls.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors())
-        raise TrainConfigError(f"{where}: invalid {cls.__name__}: {problems}") from None
+        raise TrainConfigError(f"{where}: invalid {cls.__name__}: {validation_problems(exc)}") from None
     if path is not None:  # relative paths in a config file are relative to the file, like the synth configs
         base = Path(path).resolve().parent
         if settings.deepspeed is not None and not settings.deepspeed.is_absolute():
