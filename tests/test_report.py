@@ -172,3 +172,11 @@ def test_calibrated_runs_show_their_calibration_and_are_not_mixed(runs, tmp_path
     result = CliRunner().invoke(main, ["report", str(runs["oracle"]), "--out", str(tmp_path / "x.html"),
                                        "--calibration", str(calibration)])
     assert result.exit_code == 1 and "is not the one the runs were scored with" in result.output
+
+
+def test_first_heatmap_shown_is_not_the_uniformly_perfect_oracle(runs):
+    results = load_results([runs["oracle"], runs["constant"]])
+    page = render_html(build_leaderboard(results), results)
+    shown = re.findall(r'<div class="heatmap" data-index="(\d+)">', page)
+    assert shown == ["1"]  # the oracle ranks first (index 0) and stays hidden
+    assert re.search(r'<option value="1" selected>constant</option>', page)

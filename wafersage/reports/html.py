@@ -78,6 +78,8 @@ def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration
     context = {
         "board": board,
         "heatmaps": [(r.name, Markup(heatmap_svg(r, board.score_kind))) for r in ordered],
+        # the oracle's map is uniformly perfect: show the best real model's first
+        "heatmap_shown": next((i for i, r in enumerate(ordered) if r.info.model.get("backend") != "oracle"), 0),
         "score_cost": Markup(score_cost_svg([row.model for row in charted],
                                             [row.cost_per_1000_questions for row in charted],
                                             [row.overall.value for row in charted], board.score_label))
