@@ -11,11 +11,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from served_vlm import last_user_text, paper_rubric
 from wafersage.cli import main
 from wafersage.models.testing_server import ChatCompletionsServer
 from wafersage.tasks.benchmark import Benchmark
 from wafersage.tasks.geometry import measure
-from wafersage.tasks.rubric import build_rubric, rubric_json
+from wafersage.tasks.rubric import build_rubric
 from wafersage.tasks.synth import SynthConfig, load_maps
 from wafersage.tasks.vqa import make_items
 
@@ -26,21 +27,7 @@ CONFIG = {"name": "served-synth", "seed": 5, "source": {"kind": "generated", "n"
 PROSE = "The failing dies form one pattern; see the image."
 
 
-def _paper_rubric(rubric) -> dict:
-    data = json.loads(rubric_json(rubric))
-    for key, avoid in (("spatial_rubric", "spatial_avoid"), ("morphology_rubric", "morphology_avoid"),
-                       ("root_cause_rubric", "root_cause_avoid")):
-        data[key][avoid] = data[key].pop("must_avoid")
-    data["spatial_rubric"]["clock_position"] = data["spatial_rubric"].pop("clock_positions")
-    return data
 
-
-def _user_text(payload: dict) -> tuple[str, bool]:
-    content = [m for m in payload["messages"] if m["role"] == "user"][-1]["content"]
-    if isinstance(content, str):
-        return content, False
-    return (" ".join(p.get("text", "") for p in content),
-            any(p.get("type") == "image_url" for p in content))
 
 
 class PlayedVLM:
@@ -56,11 +43,11 @@ class PlayedVLM:
         self.prompts: list[str] = []
 
     def __call__(self, payload: dict):
-        text, has_image = _user_text(payload)
+        text, has_image = last_user_text(payload)
         self.prompts.append(text)
         if "evaluation rubric" in text:
             wafer_id = re.search(r"Description of wafer (\S+) ", text).group(1)
-            return _paper_rubric(self.truth[wafer_id][2])
+            return paper_rubric(self.truth[wafer_id][2])
         if "question-answer pairs" in text:
             wafer_id = re.search(r"Ground truth for wafer (\S+) ", text).group(1)
             if wafer_id == self.broken_wafer:

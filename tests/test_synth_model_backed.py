@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from served_vlm import last_user_text, paper_rubric
 from wafersage.models.base import ChatMessage, ModelRequest
 from wafersage.models.config import ModelConfig
 from wafersage.models.registry import load_model
@@ -18,22 +19,11 @@ from wafersage.models.testing_server import ChatCompletionsServer
 from wafersage.tasks.describe import ModelDescriber
 from wafersage.tasks.generate import generate_map
 from wafersage.tasks.geometry import measure
-from wafersage.tasks.rubric import ModelRubricBuilder, build_rubric, rubric_json
+from wafersage.tasks.rubric import ModelRubricBuilder, build_rubric
 from wafersage.tasks.vqa import ModelVQAWriter, make_items
 
 
-def _paper_rubric(rubric) -> dict:
-    data = json.loads(rubric_json(rubric))
-    for key, avoid in (("spatial_rubric", "spatial_avoid"), ("morphology_rubric", "morphology_avoid"),
-                       ("root_cause_rubric", "root_cause_avoid")):
-        data[key][avoid] = data[key].pop("must_avoid")
-    data["spatial_rubric"]["clock_position"] = data["spatial_rubric"].pop("clock_positions")
-    return data
 
-
-def _last_user_text(payload: dict) -> str:
-    content = [m for m in payload["messages"] if m["role"] == "user"][-1]["content"]
-    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
 
 
 @pytest.fixture
@@ -52,10 +42,10 @@ def test_describe_rubric_and_vqa_through_a_real_openai_endpoint(wafer, tmp_path)
     rubric_calls = []
 
     def reply(payload):
-        text = _last_user_text(payload)
+        text, _ = last_user_text(payload)
         if "evaluation rubric" in text:
             rubric_calls.append(text)
-            return "Sorry, here it is: {broken" if len(rubric_calls) == 1 else _paper_rubric(truth_rubric)
+            return "Sorry, here it is: {broken" if len(rubric_calls) == 1 else paper_rubric(truth_rubric)
         if "question-answer pairs" in text:
             return json.dumps(pairs)
         has_image = any(part.get("type") == "image_url" for m in payload["messages"]
