@@ -73,3 +73,43 @@ def test_scaled_pixels_follow_the_nearest_neighbour_formula(shape, size):
     expected = grid[np.ix_(np.arange(out_rows) * rows // out_rows, np.arange(out_cols) * cols // out_cols)]
     np.testing.assert_array_equal(render_array(grid, size=size, palette="grey"),
                                   render_array(expected, size=None, palette="grey"))
+
+
+def test_setting_the_split_keeps_everything_else_and_leaves_the_original_alone():
+    from dataclasses import replace
+
+    from wafersage.tasks.synth import _with_split
+
+    wafer = next(iter(generate_maps(1, 4, size=(30, 30))))
+    fast, plain = _with_split(wafer, "val"), replace(wafer, split="val")
+    assert fast.metadata() == plain.metadata() and fast.split == "val"
+    np.testing.assert_array_equal(fast.grid, plain.grid)
+    assert not fast.grid.flags.writeable
+    assert wafer.split is None
+
+
+def test_store_default_level_writes_the_bytes_of_savez_compressed(tmp_path):
+    import io
+
+    from wafersage.tasks.store import write_store
+
+    maps = list(generate_maps(25, 9))
+    write_store(maps, tmp_path)
+    expected = io.BytesIO()
+    np.savez_compressed(expected, **{f"m{i}": m.grid for i, m in enumerate(maps)})
+    assert (tmp_path / "shard-00000.npz").read_bytes() == expected.getvalue()
+
+
+def test_store_fast_level_reads_back_the_same_maps_and_is_reproducible(tmp_path):
+    from wafersage.tasks.store import read_store, write_store
+
+    maps = list(generate_maps(25, 9))
+    for name in ("a", "b"):
+        write_store(maps, tmp_path / name, shard_size=10, compress_level=1)
+    for shard in ("shard-00000.npz", "shard-00002.npz"):
+        assert (tmp_path / "a" / shard).read_bytes() == (tmp_path / "b" / shard).read_bytes()
+    back = list(read_store(tmp_path / "a"))
+    assert [m.id for m in back] == [m.id for m in maps]
+    assert all(np.array_equal(a.grid, b.grid) and a.truth == b.truth for a, b in zip(back, maps))
+    with pytest.raises(ValueError, match="compress_level must be 0..9"):
+        write_store(maps, tmp_path / "c", compress_level=11)

