@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml_mapping(path: str | Path, error: type[Exception], what: str, expected: str) -> dict[str, Any]:
@@ -30,3 +32,15 @@ def read_yaml_mapping(path: str | Path, error: type[Exception], what: str, expec
 def validation_problems(exc: ValidationError) -> str:
     """One line listing every field a pydantic validation rejected, e.g. ``source.n: Input should be > 0``."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors())
+
+
+def load_validated_yaml(cls: type[M], path: str | Path | None, error: type[Exception], what: str, expected: str,
+                        **overrides: Any) -> M:
+    """Validate ``cls`` from a YAML file (or from its defaults when ``path`` is None) plus the non-None
+    ``overrides``; ``error`` names the file and every rejected field."""
+    data = read_yaml_mapping(path, error, what, expected) if path is not None else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise error(f"{path if path is not None else 'defaults'}: invalid {what}: {validation_problems(exc)}") from None

@@ -8,7 +8,6 @@ and format the backend sends, for the run's records.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from PIL import Image
 
@@ -45,7 +44,7 @@ def build_request(item: VQAItem, bench: Benchmark, params: GenerationParams | No
         params=params or GenerationParams(),
         metadata={
             "item_id": item.id, "wafer_id": item.wafer_id, "category": item.category,
-            "bench_dir": str(Path(bench.root).resolve()),
+            "bench_dir": bench.location,
         },
     )
 

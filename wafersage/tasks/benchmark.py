@@ -100,6 +100,11 @@ class Benchmark:
         return str(self.manifest.get("version", "0"))
 
     @cached_property
+    def location(self) -> str:
+        """The folder as an absolute path, resolved once (requests carry it for the baselines)."""
+        return str(self.root.resolve())
+
+    @cached_property
     def hash(self) -> str:
         """sha256 over the manifest's file hashes: changes whenever any file of the benchmark changes."""
         files = json.dumps(self.manifest.get("files", {}), sort_keys=True).encode()

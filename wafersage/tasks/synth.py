@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from tqdm import tqdm
 
 import wafersage
 
-from ..configio import read_yaml_mapping, validation_problems
+from ..configio import load_validated_yaml
 from .benchmark import write_manifest
 from .clean import CleaningOptions, CleaningReport, clean
 from .geometry import MEASURE_BATCH, Geometry, measure_many
@@ -107,12 +107,8 @@ class SynthConfig(BaseModel):
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "SynthConfig":
         """Load a config file; relative paths in it resolve against the file's folder."""
         path = Path(path)
-        data = read_yaml_mapping(path, SynthConfigError, "synthesis config", "name, seed, source, ...")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            config = cls.model_validate(data)
-        except ValidationError as exc:
-            raise SynthConfigError(f"{path}: invalid synthesis config: {validation_problems(exc)}") from exc
+        config = load_validated_yaml(cls, path, SynthConfigError, "synthesis config", "name, seed, source, ...",
+                                     **overrides)
         config._base_dir = path.resolve().parent
         return config
 

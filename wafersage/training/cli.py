@@ -1,7 +1,9 @@
 """``wafersage train``: SFT, curriculum GSPO and LoRA export. Exit code 2 for config and input errors."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -18,11 +20,17 @@ MAX_STEPS = click.option("--max-steps", type=int, default=None, help="stop after
 LIMIT = click.option("--limit", type=int, default=None, help="use only the first N items (overrides config)")
 
 
-def _usage_errors():
+@contextmanager
+def _usage_errors_exit_2(ctx: click.Context) -> Iterator[None]:
+    """Config and input errors print their message and exit 2 (no traceback)."""
     from ..harness.calibrate import CalibrationError
     from .export import ExportError
 
-    return TrainConfigError, BenchmarkError, ExportError, CalibrationError
+    try:
+        yield
+    except (TrainConfigError, BenchmarkError, ExportError, CalibrationError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(2)
 
 
 def _report(result) -> None:
@@ -51,14 +59,11 @@ def train() -> None:
 def sft(ctx: click.Context, bench_dir: Path, model_dir: Path, out_dir: Path, config_path: Path | None,
         max_steps: int | None, limit: int | None) -> None:
     """Supervised fine-tuning with LoRA on image + question -> <REASONING>…<SOLUTION>answer."""
-    try:
+    with _usage_errors_exit_2(ctx):
         settings = load_settings(config_path, SFTSettings, limit=limit)
         from .sft import run_sft
 
         result = run_sft(bench_dir, model_dir, out_dir, settings, max_steps=max_steps)
-    except _usage_errors() as exc:
-        click.echo(f"Error: {exc}", err=True)
-        ctx.exit(2)
     _report(result)
 
 
@@ -77,16 +82,13 @@ def sft(ctx: click.Context, bench_dir: Path, model_dir: Path, out_dir: Path, con
 def gspo(ctx: click.Context, bench_dir: Path, model_dir: Path, out_dir: Path, config_path: Path | None,
          calibration: Path | None, num_generations: int | None, max_steps: int | None, limit: int | None) -> None:
     """Curriculum GSPO with LoRA; reward = rubric rule score of the <SOLUTION> (x format bonus)."""
-    try:
+    with _usage_errors_exit_2(ctx):
         settings = load_settings(config_path, GSPOSettings, limit=limit, num_generations=num_generations)
         if calibration is not None:
             settings.reward.calibration = calibration
         from .gspo import run_gspo
 
         result = run_gspo(bench_dir, model_dir, out_dir, settings, max_steps=max_steps)
-    except _usage_errors() as exc:
-        click.echo(f"Error: {exc}", err=True)
-        ctx.exit(2)
     _report(result)
 
 
@@ -100,9 +102,6 @@ def export(ctx: click.Context, adapter_dir: Path, out_dir: Path) -> None:
     """Merge a LoRA adapter into its base model and save a folder the hf backend and vLLM load."""
     from .export import export_adapter
 
-    try:
+    with _usage_errors_exit_2(ctx):
         out = export_adapter(adapter_dir, out_dir)
-    except _usage_errors() as exc:
-        click.echo(f"Error: {exc}", err=True)
-        ctx.exit(2)
     click.echo(f"merged model written to {out}")

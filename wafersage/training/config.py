@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..configio import read_yaml_mapping, validation_problems
+from ..configio import load_validated_yaml
 from ..tasks.schema import DIFFICULTIES, Difficulty
 
 TRAIN_SYSTEM_PROMPT = (
@@ -222,16 +222,8 @@ class GSPOSettings(CommonSettings):
 
 def load_settings(path: str | Path | None, cls: type[S], **overrides: Any) -> S:
     """Read a settings YAML (or the defaults when ``path`` is None), apply non-None overrides, validate."""
-    data: dict[str, Any] = {}
-    where = "defaults"
-    if path is not None:
-        path, where = Path(path), str(path)
-        data = read_yaml_mapping(path, TrainConfigError, "training config", "learning_rate, lora, …")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        settings = cls.model_validate(data)
-    except ValidationError as exc:
-        raise TrainConfigError(f"{where}: invalid {cls.__name__}: {validation_problems(exc)}") from None
+    settings = load_validated_yaml(cls, path, TrainConfigError, f"training config ({cls.__name__})",
+                                   "learning_rate, lora, …", **overrides)
     if path is not None:  # relative paths in a config file are relative to the file, like the synth configs
         base = Path(path).resolve().parent
         if settings.deepspeed is not None and not settings.deepspeed.is_absolute():
