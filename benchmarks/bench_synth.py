@@ -1,10 +1,13 @@
-"""End-to-end synthesis speed on the default (geometry) path, one core: wafers/s and items/s (target >= 500 wafers/s).
+"""End-to-end synthesis speed on the default (geometry) path: wafers/s and items/s (target >= 500 wafers/s, one core).
 
-Builds a benchmark from generated maps twice in this one process (BLAS/OpenMP pinned to one thread): once timed,
-once under cProfile to split the time by stage (and so name the bottleneck). Prints wafers/s by wall-clock time and
-by this process's CPU time (on a shared machine the CPU figure is the steadier one), items/s, and what creating one
-file costs on the output folder's file system (every wafer writes one PNG; on a busy disk that alone can cost
-~1 ms). Usage: ``python benchmarks/bench_synth.py [--n 2000] [--size 52] [--image-size 256] [--dir /some/tmp]``.
+Builds a benchmark from generated maps ``--repeat`` times in this one process (BLAS/OpenMP pinned to one thread)
+and prints each build's wafers/s, items/s and CPU per map (user = the Python work, system = mostly creating the
+one PNG file per wafer), then the best and the median. The builder renders and writes PNGs on one background
+thread; ``--one-core`` pins the whole process to a single CPU so that thread cannot use a second core (the "one
+core" figure). Also prints what creating one file costs on the output folder's file system right now: on a shared
+disk it varies about tenfold over minutes (0.05-0.7 ms seen), so compare builds from one run only.
+``--profile`` adds one build under cProfile, split by stage. Usage:
+``python benchmarks/bench_synth.py [--n 2000] [--size 52] [--image-size 256] [--repeat 3] [--one-core] [--dir D]``.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import json  # noqa: E402
 import pstats  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -56,41 +60,61 @@ def file_creation_ms(folder: Path, n: int = 200) -> float:
         return (time.perf_counter() - start) / n * 1e3
 
 
+def timed_build(cfg: SynthConfig, out: Path) -> tuple[float, float, float, dict]:
+    """One build: (wall s, user CPU s, system CPU s, manifest counts). CPU covers every thread of this process."""
+    start, start_times = time.perf_counter(), os.times()
+    root = build_benchmark(cfg, out, progress=False)
+    elapsed, end_times = time.perf_counter() - start, os.times()
+    counts = json.loads((root / "manifest.json").read_text())["counts"]
+    return elapsed, end_times.user - start_times.user, end_times.system - start_times.system, counts
+
+
+def print_profile(cfg: SynthConfig, out: Path, maps: int) -> None:
+    profiler = cProfile.Profile()
+    profiler.runcall(build_benchmark, cfg, out, progress=False)
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    print(f"time by stage under cProfile (main thread, total {total:.2f} s; nested stages overlap, e.g. describe "
+          "calls rubric; PNGs are rendered and written on a background thread):")
+    for stage, (suffix, name) in STAGES.items():
+        cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(suffix) and k[2] == name)
+        print(f"  {stage:22s} {cum:7.2f} s  {cum / total:6.1%}  {cum / max(maps, 1) * 1e3:6.3f} ms/map")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="maps to generate")
     parser.add_argument("--size", type=int, default=52, help="square grid size; 0 draws WM-811K-like sizes")
     parser.add_argument("--image-size", type=int, default=256, help="long side of the rendered PNGs")
+    parser.add_argument("--repeat", type=int, default=3, help="timed builds; the best and the median are printed")
+    parser.add_argument("--one-core", action="store_true",
+                        help="pin this process (all its threads) to one CPU, so nothing runs beside the main thread")
+    parser.add_argument("--profile", action="store_true", help="also build once under cProfile, time by stage")
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: the system temp folder)")
     args = parser.parse_args()
+    if args.one_core:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cfg = config(args.n, args.size or None, args.image_size)
+    cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         create_ms = file_creation_ms(Path(tmp))
-        start, start_times = time.perf_counter(), os.times()
-        root = build_benchmark(cfg, Path(tmp) / "timed", progress=False)
-        elapsed, end_times = time.perf_counter() - start, os.times()
-        user, system = end_times.user - start_times.user, end_times.system - start_times.system
-        cpu = user + system
-        counts = json.loads((root / "manifest.json").read_text())["counts"]
-        profiler = cProfile.Profile()
-        profiler.runcall(build_benchmark, cfg, Path(tmp) / "profiled", progress=False)
-    grid = f"{args.size}x{args.size}" if args.size else "WM-811K-like sizes"
-    maps = counts["maps_read"]
-    print(f"built {counts['wafers']} wafers / {counts['items']} items from {maps} maps ({grid}, "
-          f"{args.image_size}px PNGs) in {elapsed:.2f} s wall, {cpu:.2f} s CPU, one process")
-    print(f"  {maps / elapsed:8.0f} wafers/s end to end, wall clock (target >= 500)")
-    print(f"  {maps / cpu:8.0f} wafers/s end to end, CPU time of this process")
-    print(f"  {counts['items'] / elapsed:8.0f} items/s (wall)")
-    print(f"  CPU per map: {user / maps * 1e3:.3f} ms user (the Python work), {system / maps * 1e3:.3f} ms system "
-          "(mostly creating files)")
-    print(f"  file system: creating one file costs {create_ms:.3f} ms here "
-          f"({create_ms * counts['wafers'] / 1e3 / elapsed:.0%} of the wall time for the PNGs alone)")
-    stats = pstats.Stats(profiler)
-    total = stats.total_tt
-    print(f"time by stage under cProfile (total {total:.2f} s; nested stages overlap, e.g. describe calls rubric):")
-    for stage, (suffix, name) in STAGES.items():
-        cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(suffix) and k[2] == name)
-        print(f"  {stage:22s} {cum:7.2f} s  {cum / total:6.1%}  {cum / max(counts['maps_read'], 1) * 1e3:6.3f} ms/map")
+        runs = [timed_build(cfg, Path(tmp) / f"timed-{i}") for i in range(args.repeat)]
+        create_ms = (create_ms + file_creation_ms(Path(tmp))) / 2
+        counts = runs[0][3]
+        maps = counts["maps_read"]
+        grid = f"{args.size}x{args.size}" if args.size else "WM-811K-like sizes"
+        print(f"built {counts['wafers']} wafers / {counts['items']} items from {maps} maps ({grid}, "
+              f"{args.image_size}px PNGs), {args.repeat} times, one process on {cores} core(s)")
+        for wall, user, system, _ in runs:
+            print(f"  {wall:6.2f} s wall  {maps / wall:6.0f} wafers/s  {counts['items'] / wall:7.0f} items/s   "
+                  f"CPU per map {user / maps * 1e3:.3f} ms user + {system / maps * 1e3:.3f} ms system")
+        walls = sorted(run[0] for run in runs)
+        print(f"  best {maps / walls[0]:.0f} wafers/s, median {maps / statistics.median(walls):.0f} wafers/s "
+              f"end to end, wall clock (target >= 500 on one core)")
+        print(f"  file system: creating one file costs {create_ms:.3f} ms of kernel time here now (one per wafer; "
+              "it varies ~10x on a shared disk)")
+        if args.profile:
+            print_profile(cfg, Path(tmp) / "profiled", maps)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def test_geometry_describer_full_mode_states_every_dimension(edge_loc):
             assert any(v.lower() in text for v in term.variants), (name, term.term)
     clock = wafer.truth[0].params["clock"]
     assert f"{clock} o'clock" in text and "ground truth" in text and f"clock={clock}" in text
+    assert describer.describe(wafer, geom, rubric=rubric) == desc  # the builder passes the rubric it has built
 
 
 def test_geometry_describer_modes_keep_to_their_subject(edge_loc):

@@ -1,6 +1,7 @@
 """The benchmark builder: identical bytes for the same config, a folder Benchmark.load accepts, tamper detection."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from pathlib import Path
@@ -62,6 +63,24 @@ def test_folder_is_a_complete_benchmark(built):
     report = json.loads((built / "cleaning_report.json").read_text())
     assert report["n_input"] == 60 and set(report["kept_ids"]) == set(split_of)
     assert not (built.parent / "bench.partial").exists()
+    on_disk = {name: digest for name, digest in _digests(built).items() if name != "manifest.json"}
+    assert manifest["files"] == on_disk  # images hashed from their bytes in memory, the rest read back
+
+
+def test_the_garbage_collector_is_back_on_after_a_build_even_a_failed_one(tmp_path):
+    """The builder pauses automatic garbage collection while it runs (see synth._automatic_gc_paused)."""
+    assert gc.isenabled()
+    build_benchmark(SynthConfig.model_validate(SMALL | {"source": SMALL["source"] | {"n": 12}}), tmp_path / "a",
+                    progress=False)
+    assert gc.isenabled()
+    bad = SynthConfig.model_validate(SMALL | {"describer": "model"})
+
+    def interrupted(prompt, png):
+        raise KeyboardInterrupt  # model failures are recorded per wafer; Ctrl-C ends the build
+
+    with pytest.raises(KeyboardInterrupt):
+        build_benchmark(bad, tmp_path / "b", describe_with=interrupted, progress=False)
+    assert gc.isenabled() and not (tmp_path / "b.partial").exists()
 
 
 def test_changed_file_is_named_on_load(built, tmp_path):

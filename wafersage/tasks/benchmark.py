@@ -17,7 +17,7 @@ import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from .schema import Rubric, VQAItem
 from .store import read_store
@@ -39,13 +39,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_manifest(root: str | Path, **fields: Any) -> dict[str, Any]:
-    """Hash every file under ``root`` (but the manifest) and write ``manifest.json``; returns the manifest."""
+def write_manifest(root: str | Path, *, known_hashes: Mapping[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    """Hash every file under ``root`` (but the manifest) and write ``manifest.json``; returns the manifest.
+
+    ``known_hashes`` (relative path -> sha256) are taken as given instead of read back, for files the caller has
+    just written from bytes it hashed (a build's PNGs: thousands of small reads saved)."""
     root = Path(root)
-    files = {
-        p.relative_to(root).as_posix(): sha256_file(p)
-        for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST
-    }
+    known = known_hashes or {}
+    files = {}
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        if name != MANIFEST and (name in known or path.is_file()):
+            files[name] = known.get(name) or sha256_file(path)
     manifest = {"schema_version": SCHEMA_VERSION, **fields, "files": files}
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest

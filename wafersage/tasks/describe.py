@@ -7,7 +7,7 @@ through a plain callable, so this module never imports a model backend.
 """
 from __future__ import annotations
 
-from typing import Callable, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -16,6 +16,9 @@ from .knowledge import Knowledge, resolve_knowledge
 from .phrasing import morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
 from .prompting import render_prompt
 from .wafer import WaferMap
+
+if TYPE_CHECKING:
+    from .schema import Rubric
 
 Mode = Literal["full", "spatial", "root_cause"]
 MODES: tuple[str, ...] = ("full", "spatial", "root_cause")
@@ -61,11 +64,13 @@ class GeometryDescriber:
     def __init__(self, knowledge: Knowledge | str | None = None):
         self.knowledge = resolve_knowledge(knowledge)
 
-    def describe(self, wafer: WaferMap, geom: Geometry, mode: Mode = "full") -> Description:
+    def describe(self, wafer: WaferMap, geom: Geometry, mode: Mode = "full", *,
+                 rubric: "Rubric | None" = None) -> Description:
+        """``rubric``: the wafer's Stage-1 rubric when the caller has already built it (the builder does)."""
         from .rubric import build_rubric  # rubric imports this module for Description
 
         _check_mode(mode, wafer)
-        rubric = build_rubric(wafer, geom, self.knowledge)
+        rubric = rubric or build_rubric(wafer, geom, self.knowledge)
         spatial = (f"{spatial_sentence(rubric)} Coordinates: {rubric.spatial.coordinates_hint}; "
                    f"{geom.n_fail} of {geom.n_dies} dies fail ({geom.fail_ratio:.1%}).")
         if mode == "spatial":

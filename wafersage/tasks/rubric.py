@@ -124,21 +124,9 @@ def rubric_from_facts(wafer_id: str, f: WaferFacts, knowledge: Knowledge | None 
                                   morphology=_morphology(f), root_cause=root_cause, summary=_summary(f, root_cause))
 
 
-_last_built: list[tuple[WaferMap, Geometry, Knowledge, Rubric]] = []
-
-
 def build_rubric(wafer: WaferMap, geom: Geometry, knowledge: Knowledge | str | Path | None = None) -> Rubric:
-    """Stage-1 rubric of one wafer: types from its labels (else inferred), facts from the measured geometry.
-
-    The last result is remembered (for the very same wafer, geometry and knowledge objects), so the geometry
-    describer and the builder that both need it for one wafer build it once; treat rubrics as read-only.
-    """
-    kb = resolve_knowledge(knowledge)
-    if _last_built and _last_built[0][0] is wafer and _last_built[0][1] is geom and _last_built[0][2] is kb:
-        return _last_built[0][3]
-    rubric = rubric_from_facts(wafer.id, wafer_facts(wafer, geom), kb)
-    _last_built[:] = [(wafer, geom, kb, rubric)]
-    return rubric
+    """Stage-1 rubric of one wafer: types from its labels (else inferred), facts from the measured geometry."""
+    return rubric_from_facts(wafer.id, wafer_facts(wafer, geom), resolve_knowledge(knowledge))
 
 
 class RubricResult(BaseModel):

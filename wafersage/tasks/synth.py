@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
+import hashlib
 import re
 import shutil
 from collections import Counter
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Union
@@ -27,6 +30,7 @@ import wafersage
 from ..configio import load_validated_yaml
 from .benchmark import write_manifest
 from .clean import CleaningOptions, CleaningReport, clean
+from .file_writer import BackgroundFileWriter
 from .geometry import MEASURE_BATCH, Geometry, measure_many
 from .schema import Rubric, VQAItem
 from .splits import SplitFractions, assign_splits
@@ -173,8 +177,10 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
         shutil.rmtree(staging)
     (staging / "images").mkdir(parents=True)
     try:
-        manifest_fields = _build_into(config, staging, describe_with, write_with, progress)
-        write_manifest(staging, **manifest_fields, **({"models": models} if models else {}))
+        with _automatic_gc_paused():
+            manifest_fields, image_hashes = _build_into(config, staging, describe_with, write_with, progress)
+            extra = {"models": models} if models else {}
+            write_manifest(staging, known_hashes=image_hashes, **manifest_fields, **extra)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -185,7 +191,8 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
 
 
 def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | None, write_with: GenerateFn | None,
-                progress: bool) -> dict[str, Any]:
+                progress: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """Build everything but the manifest into ``root``; returns the manifest's fields and the images' sha256."""
     from .render import render_png
 
     bar = dict(disable=not progress, unit="map", leave=False)
@@ -203,18 +210,22 @@ def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | Non
     rubrics: list[Rubric] = []
     descriptions: list = []
     failures: list[WaferFailure] = []
-    for index, ((wafer, geom), split) in enumerate(tqdm(list(zip(kept, splits)), desc="synthesise", **bar)):
-        wafer = _with_split(wafer, split)
-        image = f"images/{wafer.id}.png"
-        result = stages.run(wafer, geom, image=image, rng=np.random.default_rng([config.seed, index]))
-        if result.failure is not None:
-            failures.append(result.failure)
-            continue
-        (root / image).write_bytes(render_png(wafer.grid, size=config.image_size, palette=config.palette))
-        wafers_out.append(wafer)
-        descriptions.append(result.description)
-        rubrics.append(result.rubric)
-        items.extend(result.items)
+    image_hashes: dict[str, str] = {}
+    with BackgroundFileWriter() as files:
+        for index, ((wafer, geom), split) in enumerate(tqdm(list(zip(kept, splits)), desc="synthesise", **bar)):
+            wafer = _with_split(wafer, split)
+            image = f"images/{wafer.id}.png"
+            result = stages.run(wafer, geom, image=image, rng=np.random.default_rng([config.seed, index]))
+            if result.failure is not None:
+                failures.append(result.failure)
+                continue
+            png = render_png(wafer.grid, size=config.image_size, palette=config.palette)
+            files.submit(root / image, png)
+            image_hashes[image] = hashlib.sha256(png).hexdigest()
+            wafers_out.append(wafer)
+            descriptions.append(result.description)
+            rubrics.append(result.rubric)
+            items.extend(result.items)
     write_store(wafers_out, root / "maps", compress_level=SYNTH_STORE_LEVEL)
     _write_jsonl(root / "items.jsonl", (it.model_dump_json() for it in items))
     _write_jsonl(root / "rubrics.jsonl", (r.model_dump_json() for r in rubrics))
@@ -226,7 +237,21 @@ def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | Non
         "config": config.model_dump(mode="json"), "sources": _sources(config, maps),
         "counts": _counts(maps, report, wafers_out, items, failures),
         "wafersage_version": wafersage.__version__,
-    }
+    }, image_hashes
+
+
+@contextmanager
+def _automatic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a build. The builder keeps every map, rubric and item until it
+    writes them, so each automatic collection rescans a growing heap (about a fifth of the build time at 2,000
+    wafers), while the build itself makes almost no reference cycles (74 objects for 2,000 wafers)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _measure(maps: list[WaferMap], bar: dict[str, Any]) -> list[Geometry]:

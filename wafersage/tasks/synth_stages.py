@@ -63,8 +63,8 @@ class Stages:
 
     def run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
         if self.model_describer is None:
-            description = self.geometry_describer.describe(wafer, geom, "full")
             rubric = build_rubric(wafer, geom, self.knowledge)
+            description = self.geometry_describer.describe(wafer, geom, "full", rubric=rubric)
         else:
             try:
                 description = self.model_describer.describe(wafer, geom, "full")
