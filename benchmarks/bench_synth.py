@@ -75,7 +75,7 @@ def print_profile(cfg: SynthConfig, out: Path, maps: int) -> None:
     stats = pstats.Stats(profiler)
     total = stats.total_tt
     print(f"time by stage under cProfile (main thread, total {total:.2f} s; nested stages overlap, e.g. describe "
-          "calls rubric; PNGs are rendered and written on a background thread):")
+          "calls rubric; PNG files are written on a background thread, not shown):")
     for stage, (suffix, name) in STAGES.items():
         cum = sum(v[3] for k, v in stats.stats.items() if k[0].endswith(suffix) and k[2] == name)
         print(f"  {stage:22s} {cum:7.2f} s  {cum / total:6.1%}  {cum / max(maps, 1) * 1e3:6.3f} ms/map")

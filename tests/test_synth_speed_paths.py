@@ -75,6 +75,16 @@ def test_scaled_pixels_follow_the_nearest_neighbour_formula(shape, size):
                                   render_array(expected, size=None, palette="grey"))
 
 
+def test_clock_of_one_point_matches_the_vectorised_formula():
+    rng = np.random.default_rng(3)
+    # (exactly between two sectors, the two atan2 implementations may round the last bit apart)
+    points = np.concatenate([rng.uniform(-1, 1, (5000, 2)), [[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]],
+                             [[np.sin(np.radians(a)), np.cos(np.radians(a))] for a in range(0, 360, 30)]])
+    vectorised = geometry.clock_of(points[:, 0], points[:, 1])
+    one_by_one = [geometry.clock_of(float(x), float(y)) for x, y in points]
+    assert one_by_one == vectorised.tolist() and all(type(c) is int for c in one_by_one)
+
+
 def test_setting_the_split_keeps_everything_else_and_leaves_the_original_alone():
     from dataclasses import replace
 

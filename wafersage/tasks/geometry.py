@@ -13,6 +13,7 @@ measures in a fraction of a millisecond; every map's result is bit-identical to 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -92,6 +93,9 @@ class Geometry(BaseModel):
 
 def clock_of(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | int:
     """Clock position (1..12) of normalised coordinates; the centre reads 12."""
+    if isinstance(x, (float, int)) and isinstance(y, (float, int)):  # one point: plain math, ~20x faster
+        sector = round((math.degrees(math.atan2(x, y)) % 360.0) / 30.0) % 12
+        return 12 if sector == 0 else sector
     theta = np.degrees(np.arctan2(x, y)) % 360.0
     sector = np.rint(theta / 30.0).astype(int) % 12
     out = np.where(sector == 0, 12, sector)

@@ -11,6 +11,7 @@ have ragged edges like real maps instead of perfect discs.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -153,8 +154,8 @@ def background(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict
 
 def center(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     p = _draw("Center", rng)
-    direction = rng.uniform(0, 2 * np.pi)
-    cx, cy = p["offset"] * np.cos(direction), p["offset"] * np.sin(direction)
+    direction = float(rng.uniform(0, 2 * np.pi))
+    cx, cy = p["offset"] * math.cos(direction), p["offset"] * math.sin(direction)
     radius = max(p["radius"], 1.5 * frame.die)
     d = np.hypot(frame.x - cx, frame.y - cy)
     mask = _bernoulli(p["density"] * _logistic((radius - d) / p["softness"]), frame, rng)
@@ -180,27 +181,28 @@ def edge_ring(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[
 
 def edge_loc(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     p = _draw("Edge-Loc", rng)
-    mid = np.radians(p["angle_deg"])
-    half = np.radians(p["arc_deg"]) / 2
+    mid = math.radians(p["angle_deg"])
+    half = math.radians(p["arc_deg"]) / 2
     off = np.abs((frame.theta - mid + np.pi) % (2 * np.pi) - np.pi)
     depth = max(p["depth"], 2.5 * frame.die)
     reach = depth * np.sqrt(np.clip(1.0 - (off / half) ** 2, 0.0, 1.0))  # a lens hugging the rim
     inner = np.where(off < half, _logistic((frame.r - (1.0 - reach)) / p["softness"]), 0.0)
     mask = _bernoulli(p["density"] * inner, frame, rng)
-    ux, uy = np.cos(mid), np.sin(mid)
+    ux, uy = math.cos(mid), math.sin(mid)
     return mask, {"clock": int(clock_of(ux, uy)), "angle_deg": p["angle_deg"], "arc_deg": p["arc_deg"],
                   "depth": depth, "density": p["density"]}
 
 
 def loc(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     p = _draw("Loc", rng)
-    theta = np.radians(p["angle_deg"])
-    cx, cy = p["r"] * np.cos(theta), p["r"] * np.sin(theta)
+    theta = math.radians(p["angle_deg"])
+    cx, cy = p["r"] * math.cos(theta), p["r"] * math.sin(theta)
     radius = max(p["radius"], 1.5 * frame.die)
-    tilt = np.radians(p["tilt_deg"])
+    tilt = math.radians(p["tilt_deg"])
     dx, dy = frame.x - cx, frame.y - cy
-    along, across = dx * np.cos(tilt) + dy * np.sin(tilt), -dx * np.sin(tilt) + dy * np.cos(tilt)
-    a, b = radius * np.sqrt(p["aspect"]), radius / np.sqrt(p["aspect"])
+    cos_t, sin_t = math.cos(tilt), math.sin(tilt)
+    along, across = dx * cos_t + dy * sin_t, -dx * sin_t + dy * cos_t
+    a, b = radius * math.sqrt(p["aspect"]), radius / math.sqrt(p["aspect"])
     d = np.sqrt((along / a) ** 2 + (across / b) ** 2)  # 1 on the ellipse
     mask = _bernoulli(p["density"] * _logistic((1.0 - d) * radius / p["softness"]), frame, rng)
     return mask, {"x": cx, "y": cy, "radius": radius, "clock": int(clock_of(cx, cy)), "zone": zone_of(p["r"]),
@@ -208,49 +210,52 @@ def loc(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, A
 
 
 def scratch(frame: Frame, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-    """A thin, slightly bent line of failing dies, clipped to stay inside the rim."""
+    """A thin, slightly bent line of failing dies, clipped to stay inside the rim. (Scalars in plain floats:
+    numpy's per-call cost would dominate the few dozen points of a line.)"""
     p = _draw("Scratch", rng)
-    phi = np.radians(p["angle_deg"])
-    u = np.array([np.cos(phi), np.sin(phi)])
-    normal = np.array([-u[1], u[0]])
-    beta = rng.uniform(0, 2 * np.pi)
-    mid = p["mid_r"] * np.array([np.cos(beta), np.sin(beta)])
+    phi = math.radians(p["angle_deg"])
+    ux, uy = math.cos(phi), math.sin(phi)  # direction; the normal is (-uy, ux)
+    beta = float(rng.uniform(0, 2 * np.pi))
+    mx, my = p["mid_r"] * math.cos(beta), p["mid_r"] * math.sin(beta)
     half = p["length"] / 2
-    t0, t1 = _clip_to_disc(mid, u, -half, half, SCRATCH_MAX_R)
+    t0, t1 = _clip_to_disc(mx, my, ux, uy, -half, half, SCRATCH_MAX_R)
     length = max(t1 - t0, 8 * frame.die)
     t0, t1 = (t0 + t1 - length) / 2, (t0 + t1 + length) / 2
-    steps = np.linspace(0.0, 1.0, max(int(length / frame.die * 4), 8))
+    n_points = max(int(length / frame.die * 4), 8)
+    steps = np.arange(n_points) / (n_points - 1)
+    along = t0 + steps * (t1 - t0)
     bend = p["bow"] * length * 4 * steps * (1 - steps)  # a parabola through both ends
-    points = mid + np.outer(t0 + steps * (t1 - t0), u) + np.outer(bend, normal)
-    rows, cols = _to_cells(points, frame)
+    xs, ys = mx + along * ux - bend * uy, my + along * uy + bend * ux
+    rows, cols = _to_cells(xs, ys, frame)
     keep = frame.on[rows, cols] & (rng.random(rows.size) < p["density"])
     mask = np.zeros_like(frame.on)
     mask[rows[keep], cols[keep]] = True
     thick = rng.random(rows.size) < p["thick_share"]
-    side = np.rint(normal[::-1] * [-1, 1]).astype(int)  # (row, col) step of the normal direction
-    r2 = np.clip(rows[thick] + side[0], 0, frame.on.shape[0] - 1)
-    c2 = np.clip(cols[thick] + side[1], 0, frame.on.shape[1] - 1)
-    mask[r2, c2] = True
+    step_row, step_col = round(-ux), round(-uy)  # (row, col) step of the normal direction (rows grow downwards)
+    last_row, last_col = frame.on.shape[0] - 1, frame.on.shape[1] - 1
+    mask[np.minimum(np.maximum(rows[thick] + step_row, 0), last_row),
+         np.minimum(np.maximum(cols[thick] + step_col, 0), last_col)] = True
     mask &= frame.on
-    (x0, y0), (x1, y1) = points[0], points[-1]
-    return mask, {"angle_deg": p["angle_deg"], "length": float(np.hypot(x1 - x0, y1 - y0)),
-                  "x0": float(x0), "y0": float(y0), "x1": float(x1), "y1": float(y1), "density": p["density"]}
+    x0, y0, x1, y1 = float(xs[0]), float(ys[0]), float(xs[-1]), float(ys[-1])
+    return mask, {"angle_deg": p["angle_deg"], "length": math.hypot(x1 - x0, y1 - y0),
+                  "x0": x0, "y0": y0, "x1": x1, "y1": y1, "density": p["density"]}
 
 
-def _clip_to_disc(mid: np.ndarray, u: np.ndarray, t0: float, t1: float, radius: float) -> tuple[float, float]:
-    """Clip the segment ``mid + t·u`` (t in [t0, t1]) to the disc of ``radius``; ``mid`` lies inside it."""
-    b = float(mid @ u)
-    c = float(mid @ mid) - radius**2
-    root = np.sqrt(max(b * b - c, 0.0))
+def _clip_to_disc(mx: float, my: float, ux: float, uy: float, t0: float, t1: float,
+                  radius: float) -> tuple[float, float]:
+    """Clip the segment ``(mx, my) + t·(ux, uy)`` (t in [t0, t1]) to the disc of ``radius``; the midpoint lies
+    inside it."""
+    b = mx * ux + my * uy
+    c = mx * mx + my * my - radius**2
+    root = math.sqrt(max(b * b - c, 0.0))
     return max(t0, -b - root), min(t1, -b + root)
 
 
-def _to_cells(points: np.ndarray, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+def _to_cells(xs: np.ndarray, ys: np.ndarray, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """Grid (row, column) indices of normalised points, clipped to the grid, each cell once in drawing order."""
-    rows = np.rint(frame.centre[0] - points[:, 1] * frame.scale[0]).astype(int)
-    cols = np.rint(frame.centre[1] + points[:, 0] * frame.scale[1]).astype(int)
-    rows = np.clip(rows, 0, frame.on.shape[0] - 1)
-    cols = np.clip(cols, 0, frame.on.shape[1] - 1)
+    last_row, last_col = frame.on.shape[0] - 1, frame.on.shape[1] - 1
+    rows = np.minimum(np.maximum(np.rint(frame.centre[0] - ys * frame.scale[0]), 0), last_row).astype(np.intp)
+    cols = np.minimum(np.maximum(np.rint(frame.centre[1] + xs * frame.scale[1]), 0), last_col).astype(np.intp)
     _, first = np.unique(rows * frame.on.shape[1] + cols, return_index=True)  # each cell once
     first.sort()
     return rows[first], cols[first]
