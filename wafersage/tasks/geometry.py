@@ -247,37 +247,42 @@ def _stable_order(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     return np.argsort((group.astype(np.int64) << width) | bits, kind="stable")
 
 
-def _median(values: np.ndarray) -> float:
-    """Median of a short array (faster than ``np.median`` for a dozen values)."""
-    s = np.sort(values)
-    mid = s.size // 2
-    return float(s[mid]) if s.size % 2 else float(0.5 * (s[mid - 1] + s[mid]))
+def _median(values: Sequence[float]) -> float:
+    """Median of a short list (much faster than ``np.median`` for a dozen values)."""
+    s = sorted(values)
+    mid = len(s) // 2
+    return float(s[mid]) if len(s) % 2 else 0.5 * (s[mid - 1] + s[mid])
 
 
-def _directions(fails: np.ndarray, dies: np.ndarray) -> tuple[float, list[int]]:
-    """Angular concentration and dominant clocks from per-sector failures and dies beyond ``DIRECTION_MIN_R``.
+def _directions(fails: np.ndarray, dies: np.ndarray) -> tuple[list[float], list[list[int]]]:
+    """Per map of ``fails`` (maps × clock sectors, failures beyond ``DIRECTION_MIN_R``; ``dies`` per sector there):
+    the angular concentration and the dominant clocks.
 
     Excess = failures − median sector fail rate × dies, i.e. what a uniform background does not explain. The
     concentration is the length of the excess-weighted direction sum over all those failures; clocks are
     reported when the excess points one way (focus >= ``DIRECTION_MIN_FOCUS``) and the top sector's excess is
     well above the background's Poisson noise.
     """
-    n_fail = fails.sum()
-    if n_fail == 0:
-        return 0.0, []
-    background = _median(fails / np.maximum(dies, 1))
-    excess = np.maximum(fails - background * dies, 0.0)
-    resultant = float(np.hypot(*(excess @ _SECTOR_UNIT)))
-    concentration = resultant / n_fail
-    top = int(np.argmax(excess))
+    n_fail = fails.sum(1)
+    rates = np.sort(fails / np.maximum(dies, 1), axis=1)
+    mid = rates.shape[1] // 2
+    background = 0.5 * (rates[:, mid - 1] + rates[:, mid])  # the median of the 12 sectors
+    excess = np.maximum(fails - background[:, None] * dies, 0.0)
+    vector = (excess[:, :, None] * _SECTOR_UNIT).sum(1)  # row by row, the same sums for any number of maps
+    resultant = np.hypot(vector[:, 0], vector[:, 1])
+    concentration = np.where(n_fail > 0, resultant / np.maximum(n_fail, 1), 0.0)
+    top = np.argmax(excess, axis=1)
+    top_excess = np.take_along_axis(excess, top[:, None], axis=1)[:, 0]
     noise = 3.0 * np.sqrt(background * dies[top]) + 2.0
-    if excess[top] < noise or resultant < DIRECTION_MIN_FOCUS * excess.sum():
-        return concentration, []
-    order = np.argsort(-excess, kind="stable")[:3]
-    return concentration, [int(12 if s == 0 else s) for s in order if excess[s] >= 0.5 * excess[top]]
+    directional = (n_fail > 0) & (top_excess >= noise) & (resultant >= DIRECTION_MIN_FOCUS * excess.sum(1))
+    clocks: list[list[int]] = [[] for _ in range(fails.shape[0])]
+    for k in np.flatnonzero(directional).tolist():
+        order = np.argsort(-excess[k], kind="stable")[:3]
+        clocks[k] = [int(12 if s == 0 else s) for s in order if excess[k, s] >= 0.5 * top_excess[k]]
+    return concentration.tolist(), clocks
 
 
-def _ring(radial: np.ndarray, fails: np.ndarray, dies: np.ndarray) -> tuple[float, float]:
+def _ring(radial: list[float], fails: np.ndarray, dies: np.ndarray) -> tuple[float, float]:
     """Ring likeness and radius from the radial profile and (radial bin × sector) failure and die counts.
 
     The ring band is the strongest radial bin away from the centre (r >= 0.2), widened over the neighbouring
@@ -287,7 +292,7 @@ def _ring(radial: np.ndarray, fails: np.ndarray, dies: np.ndarray) -> tuple[floa
     inside rate shrunk towards the band's by ``RING_PRIOR_DIES`` pseudo-dies so that a few lucky dies at the
     very centre of a small map make no hollow. A centre blob or a uniform texture has no hollow: it reads ~0.
     """
-    peak = 2 + int(np.argmax(radial[2:]))
+    peak = max(range(2, RADIAL_BINS), key=radial.__getitem__)  # the first strongest bin
     lo, hi = peak, peak
     while lo > 1 and radial[lo - 1] >= 0.5 * radial[peak]:
         lo -= 1
@@ -298,8 +303,8 @@ def _ring(radial: np.ndarray, fails: np.ndarray, dies: np.ndarray) -> tuple[floa
     if band_fails.sum() < 6 or hi - lo + 1 > RING_MAX_BINS:
         return 0.0, ring_r
     band_rate = band_fails.sum() / band_dies.sum()
-    others = np.concatenate([radial[:lo], radial[hi + 1:]])
-    threshold = max(0.15, 0.5 * band_rate, 2 * (_median(others) if others.size else 0.0))
+    others = radial[:lo] + radial[hi + 1:]
+    threshold = max(0.15, 0.5 * band_rate, 2 * (_median(others) if others else 0.0))
     coverage = float((band_fails / np.maximum(band_dies, 1) > threshold).mean())
     inside_rate = (fails[:lo].sum() + RING_PRIOR_DIES * band_rate) / (dies[:lo].sum() + RING_PRIOR_DIES)
     return coverage * float(np.clip(1.0 - inside_rate / band_rate, 0.0, 1.0)), ring_r
@@ -367,29 +372,28 @@ def _measure_stack(grids: np.ndarray, out: _Outline) -> list[Geometry]:
     regions, clustered = _regions(fail, fail_map, fail_die, n_fail, out)
     excess = _neighbour_excess(fail, fail_neighbours, n_fail, n_dies)
     off_centre = int(round(DIRECTION_MIN_R * RADIAL_BINS))
+    per_fail = np.maximum(n_fail, 1)[:, None]
+    zone_fail = fails_per_zone / np.maximum(out.dies_per_zone, 1)
+    radial = fails_bin_sector.sum(2) / np.maximum(out.dies_per_bin, 1)
+    concentration, dominant = _directions(fails_bin_sector[:, off_centre:].sum(1), out.dies_off_centre)
+    rows = zip(n_fail.tolist(), (fails_per_zone / per_fail).tolist(), zone_fail.tolist(),
+               np.argmax(zone_fail, axis=1).tolist(), radial.tolist(), (fails_bin_sector.sum(1) / per_fail).tolist(),
+               (quadrants / per_fail).tolist(), concentration, dominant, regions, clustered.tolist(), excess.tolist())
     geoms = []
-    for k in range(n_maps):
-        nf = int(n_fail[k])
-        zone_share = fails_per_zone[k] / max(nf, 1)
-        zone_fail = fails_per_zone[k] / np.maximum(out.dies_per_zone, 1)
-        radial = fails_bin_sector[k].sum(1) / np.maximum(out.dies_per_bin, 1)
-        clock_share = fails_bin_sector[k].sum(0) / max(nf, 1)
-        concentration, dominant = _directions(fails_bin_sector[k, off_centre:].sum(0), out.dies_off_centre)
+    for k, (nf, zone_share, zone_rate, top_zone, profile, clock_share, quadrant_share, concentration_k, clocks,
+            map_regions, map_clustered, map_excess) in enumerate(rows):
         line = 0.0
-        if regions[k]:  # thin and long: elongation carries most, length (area in dies) the rest
-            big = regions[k][0]
+        if map_regions:  # thin and long: elongation carries most, length (area in dies) the rest
+            big = map_regions[0]
             line = min(max((big["elongation"] - 2.0) / 6.0, 0.0), 1.0) * min(big["area"] / 8.0, 1.0)
-        ring, ring_r = _ring(radial, fails_bin_sector[k], out.dies_bin_sector) if nf else (0.0, 0.25)
-        map_clustered, map_excess = float(clustered[k]), float(excess[k])
+        ring, ring_r = _ring(profile, fails_bin_sector[k], out.dies_bin_sector) if nf else (0.0, 0.25)
         geoms.append(Geometry(
             n_dies=n_dies, n_fail=nf, fail_ratio=nf / n_dies,
-            zone_fail_ratio=dict(zip(ZONES, zone_fail.tolist())),
-            zone_share=dict(zip(ZONES, zone_share.tolist())),
-            dominant_zone=ZONES[int(np.argmax(zone_fail))] if nf else None,
-            radial_profile=radial.tolist(), clock_share=clock_share.tolist(), dominant_clocks=dominant,
-            angular_concentration=concentration,
-            quadrant_share=dict(zip(QUADRANTS, (quadrants[k] / max(nf, 1)).tolist())),
-            regions=regions[k], clustered_fraction=map_clustered, neighbour_excess=map_excess,
+            zone_fail_ratio=dict(zip(ZONES, zone_rate)), zone_share=dict(zip(ZONES, zone_share)),
+            dominant_zone=ZONES[top_zone] if nf else None,
+            radial_profile=profile, clock_share=clock_share, dominant_clocks=clocks,
+            angular_concentration=concentration_k, quadrant_share=dict(zip(QUADRANTS, quadrant_share)),
+            regions=map_regions, clustered_fraction=map_clustered, neighbour_excess=map_excess,
             line_likeness=line, ring_likeness=ring, ring_radius=ring_r,
             texture=_texture(nf, map_clustered, map_excess),
         ))
