@@ -68,18 +68,16 @@ def test_folder_is_a_complete_benchmark(built):
 
 
 def test_the_garbage_collector_is_back_on_after_a_build_even_a_failed_one(tmp_path):
-    """The builder pauses automatic garbage collection while it runs (see synth._automatic_gc_paused)."""
+    """The geometry path pauses automatic garbage collection while it runs (see synth._automatic_gc_paused)."""
     assert gc.isenabled()
     build_benchmark(SynthConfig.model_validate(SMALL | {"source": SMALL["source"] | {"n": 12}}), tmp_path / "a",
                     progress=False)
     assert gc.isenabled()
-    bad = SynthConfig.model_validate(SMALL | {"describer": "model"})
-
-    def interrupted(prompt, png):
-        raise KeyboardInterrupt  # model failures are recorded per wafer; Ctrl-C ends the build
-
-    with pytest.raises(KeyboardInterrupt):
-        build_benchmark(bad, tmp_path / "b", describe_with=interrupted, progress=False)
+    (tmp_path / "broken.npz").write_bytes(b"not a zip archive")
+    broken = SynthConfig.model_validate(SMALL | {"source": {"kind": "import", "path": str(tmp_path / "broken.npz"),
+                                                            "format": "mixedwm38"}})
+    with pytest.raises(ValueError, match="broken.npz: not a .npz archive"):
+        build_benchmark(broken, tmp_path / "b", progress=False)
     assert gc.isenabled() and not (tmp_path / "b.partial").exists()
 
 
