@@ -54,6 +54,10 @@ def test_guards_empty_echo_stuffing(scorer):
     assert empty.score == 0.0 and "empty" in empty.flags  # the paper's formula gives 4.0 (A = 1)
     echo = scorer.score(spatial, SPATIAL_Q)
     assert echo.score == 0.0 and "echo" in echo.flags
+    # the same item id asking another question (a rewritten benchmark) is checked against the new question
+    other_q = "Which radial zone holds most of the failing dies?"
+    rewritten = spatial.model_copy(update={"question": other_q})
+    assert "echo" not in scorer.score(rewritten, SPATIAL_Q).flags and "echo" in scorer.score(rewritten, other_q).flags
     stuffed = scorer.score(spatial, "edge 3 o'clock middle upper left lower right radial linear uniform scattered "
                                     "6 o'clock 12 o'clock whole wafer")
     assert stuffed.dimension.coverage == 1.0 and "stuffing" in stuffed.flags and stuffed.score == 0.0

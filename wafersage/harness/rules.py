@@ -245,9 +245,10 @@ class RuleScorer:
         return frozenset(t for t in self.vocabulary[dimension] if t not in avoid_norm and not _overlaps(t, hit_phrases))
 
     def _question(self, item: VQAItem) -> str:
-        norm = self._question_norm.get(item.id)
+        """The normalised question, cached by its text (items rewritten under the same id ask other questions)."""
+        norm = self._question_norm.get(item.question)
         if norm is None:
-            norm = self._question_norm[item.id] = normalise(item.question)
+            norm = self._question_norm[item.question] = normalise(item.question)
         return norm
 
     def features(self, item: VQAItem, answer: str, rubric: Rubric | None = None) -> Features:
