@@ -17,6 +17,7 @@ from wafersage.harness.calibrate import CalibrationConfig, FeatureTable, calibra
 from wafersage.harness.lmeval_task.runtime import CONFIG_FILE, TaskFolderError, TaskRuntime
 from wafersage.harness.prompting import SYSTEM_PROMPT, build_request
 from wafersage.harness.rules import RuleConstants, RuleScorer
+from wafersage.models.config import TRAINING_MANIFEST
 from wafersage.tasks.benchmark import Benchmark, write_manifest
 from wafersage.tasks.schema import CATEGORIES
 
@@ -144,6 +145,41 @@ def test_export_refuses_bad_input_and_names_the_fix(tmp_path):
     result = export("--bench", bench_dir, "--out", foreign)
     assert result.exit_code == 1 and "not empty" in result.output
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_trained_checkpoint_is_prompted_with_its_training_system_prompt(tmp_path):
+    """As 'wafersage eval' prompts a trained model (models.config.training_system_prompt), so does the export."""
+    bench_dir = make_bench(tmp_path / "bench", n_wafers=3)
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    trained_prompt = "You inspect wafer maps. Think, then answer inside <SOLUTION></SOLUTION>."
+    (checkpoint / TRAINING_MANIFEST).write_text(json.dumps({"stage": "gspo", "system_prompt": trained_prompt}))
+    out = tmp_path / "tasks"
+    result = export("--bench", bench_dir, "--out", out, "--trained-model", checkpoint)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / CONFIG_FILE).read_text())["system_prompt"] == trained_prompt
+    task = load_tasks(out, ["wafersage_all"])["tasks"]["wafersage_all"]
+    doc = next(iter(task.test_docs()))
+    chat = task.fewshot_context(doc, 0, apply_chat_template=True,
+                                chat_template=lambda messages, add_generation_prompt=True: messages)
+    assert chat[0] == {"role": "system", "content": trained_prompt}
+    written = export("--bench", bench_dir, "--out", out, "--system-prompt", "Answer briefly.")
+    assert written.exit_code == 0 and json.loads((out / CONFIG_FILE).read_text())["system_prompt"] == "Answer briefly."
+    default = export("--bench", bench_dir, "--out", out)
+    assert default.exit_code == 0 and json.loads((out / CONFIG_FILE).read_text())["system_prompt"] == SYSTEM_PROMPT
+
+
+def test_trained_model_and_system_prompt_errors_name_the_fix(tmp_path):
+    bench_dir = make_bench(tmp_path / "bench", n_wafers=3)
+    plain = tmp_path / "plain_checkpoint"
+    plain.mkdir()
+    result = export("--bench", bench_dir, "--out", tmp_path / "t", "--trained-model", plain)
+    assert result.exit_code == 1 and TRAINING_MANIFEST in result.output and "--system-prompt" in result.output
+    result = export("--bench", bench_dir, "--out", tmp_path / "t", "--trained-model", plain, "--system-prompt", "x")
+    assert result.exit_code == 1 and "not both" in result.output
+    result = export("--bench", bench_dir, "--out", tmp_path / "t", "--system-prompt", "  ")
+    assert result.exit_code == 1 and "--system-prompt is empty" in result.output
     assert not (tmp_path / "t").exists()
 
 

@@ -24,9 +24,11 @@ import click
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..models.base import GenerationParams
+from ..models.config import TRAINING_MANIFEST, ModelConfigError, training_system_prompt
 from ..tasks.benchmark import Benchmark, BenchmarkError
 from ..tasks.schema import CATEGORIES, SPLITS
 from .calibrate import CalibrationError, load_calibration
+from .prompting import SYSTEM_PROMPT
 from .lmeval_task.runtime import (
     ALL, CALIBRATION_FILE, CONFIG_FILE, TaskFolderConfig, TaskFolderError, metric_names,
 )
@@ -68,11 +70,12 @@ def _check_out_dir(out: Path) -> list[str]:
 
 def export_task_folder(bench_dir: str | Path, out_dir: str | Path, *, split: str = "test",
                        calibration: str | Path | None = None, name: str = "wafersage", image_placeholder: bool = True,
-                       max_gen_toks: int | None = None) -> TaskFolderConfig:
+                       max_gen_toks: int | None = None, system_prompt: str | None = None) -> TaskFolderConfig:
     """Write the task folder for ``split`` of the benchmark at ``bench_dir``; returns its ``wafersage_task.json``.
 
-    Raises :class:`ExportError`, :class:`BenchmarkError` or :class:`CalibrationError` for bad input; a folder
-    that holds files of anything but an earlier export is never written into.
+    ``system_prompt`` (default: the harness's :data:`~wafersage.harness.prompting.SYSTEM_PROMPT`) is sent with
+    every question. Raises :class:`ExportError`, :class:`BenchmarkError` or :class:`CalibrationError` for bad
+    input; a folder that holds files of anything but an earlier export is never written into.
     """
     if not NAME_RE.match(name):
         raise ExportError(f"--name {name!r}: use letters, digits and underscores, starting with a letter")
@@ -99,7 +102,7 @@ def export_task_folder(bench_dir: str | Path, out_dir: str | Path, *, split: str
         name=name, bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
         bench_hash=bench.hash, split=split, calibration_id=calib.id if calib else None,
         image_placeholder=image_placeholder, max_gen_toks=max_gen_toks, tasks=tasks,
-        wafersage_version=_wafersage_version(),
+        system_prompt=system_prompt or SYSTEM_PROMPT, wafersage_version=_wafersage_version(),
     )
     files: dict[str, str] = {
         TEMPLATE_FILE: _ENV.get_template("template.yaml.j2").render(config=config),
@@ -125,6 +128,21 @@ def export_task_folder(bench_dir: str | Path, out_dir: str | Path, *, split: str
     return config
 
 
+def _system_prompt(trained_model: Path | None, system_prompt: str | None) -> str | None:
+    """The prompt given on the command line: ``--system-prompt``, or the one ``--trained-model`` was trained with."""
+    if trained_model is None:
+        if system_prompt is not None and not system_prompt.strip():
+            raise ExportError("--system-prompt is empty; give the text, or leave it out for the harness's prompt")
+        return system_prompt
+    if system_prompt is not None:
+        raise ExportError("give --trained-model or --system-prompt, not both")
+    prompt = training_system_prompt(trained_model)
+    if prompt is None:
+        raise ExportError(f"{trained_model}: no {TRAINING_MANIFEST} with a system prompt (not a checkpoint made by "
+                          "'wafersage train'); pass --system-prompt TEXT, or neither for the harness's prompt")
+    return prompt
+
+
 @click.command("lm-eval")
 @click.option("--bench", "bench_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="benchmark folder (made by 'wafersage synth')")
@@ -139,14 +157,20 @@ def export_task_folder(bench_dir: str | Path, out_dir: str | Path, *, split: str
               help="start the question with <image> (hf-multimodal needs it; API models send it as text)")
 @click.option("--max-gen-toks", type=int, default=None,
               help=f"generation cap in the task YAMLs [default: {GenerationParams().max_tokens}, as 'wafersage eval']")
+@click.option("--trained-model", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="a checkpoint made by 'wafersage train': prompt with the system prompt it was trained with")
+@click.option("--system-prompt", default=None, help="system prompt for every question [default: the harness's]")
 def export_lm_eval(bench_dir: Path, out_dir: Path, split: str, calibration: Path | None, name: str,
-                   image_placeholder: bool, max_gen_toks: int | None) -> None:
+                   image_placeholder: bool, max_gen_toks: int | None, trained_model: Path | None,
+                   system_prompt: str | None) -> None:
     """Write an lm-evaluation-harness task folder: a group (one task per question category), an all-items
     task, and hooks that prompt and score as 'wafersage eval' + 'wafersage score' do."""
     try:
+        prompt = _system_prompt(trained_model, system_prompt)
         config = export_task_folder(bench_dir, out_dir, split=split, calibration=calibration, name=name,
-                                    image_placeholder=image_placeholder, max_gen_toks=max_gen_toks)
-    except (ExportError, BenchmarkError, CalibrationError, TaskFolderError) as exc:
+                                    image_placeholder=image_placeholder, max_gen_toks=max_gen_toks,
+                                    system_prompt=prompt)
+    except (ExportError, BenchmarkError, CalibrationError, TaskFolderError, ModelConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(config.tasks)} tasks for {config.bench_name} ({config.split}) to {out_dir}:")
     for task, n in config.tasks.items():

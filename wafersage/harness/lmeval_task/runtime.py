@@ -8,8 +8,10 @@ and the benchmark hash must still be the exported one) and the calibration copie
   ``system_prompt``), all of them or one question category (the task's ``metadata.category``).
 * ``doc_to_image``: the wafer image, opened as the ``hf`` backend opens it.
 * ``doc_to_text``: ``<image>`` followed by :func:`~wafersage.harness.prompting.user_text`; the task's
-  ``description`` is the ``system_prompt`` field, i.e. :data:`~wafersage.harness.prompting.SYSTEM_PROMPT`, which
-  lm-eval sends as the system message under ``--apply_chat_template``.
+  ``description`` is the ``system_prompt`` field, which lm-eval sends as the system message under
+  ``--apply_chat_template``: the folder's recorded prompt, :data:`~wafersage.harness.prompting.SYSTEM_PROMPT` by
+  default or the one a trained checkpoint was trained with (``export lm-eval --trained-model DIR``), as
+  ``wafersage eval`` prompts each model.
 * ``process_results``: the answer goes through :func:`~wafersage.harness.scoring.score_samples` with the scorer
   ``wafersage score`` builds (every rubric of the benchmark, calibrated constants when exported with a
   calibration), so the same answer gets the same score on both paths.
@@ -65,6 +67,9 @@ class TaskFolderConfig(BaseModel):
     calibration_id: str | None = Field(None, description=f"id of the calibration copied to {CALIBRATION_FILE}")
     image_placeholder: bool = Field(True, description=f"doc_to_text starts with {IMAGE_PLACEHOLDER} (hf-multimodal)")
     max_gen_toks: int = Field(ge=1, description="generation cap written to the task YAMLs")
+    system_prompt: str = Field(SYSTEM_PROMPT, min_length=1,
+                               description="system message of every doc (the harness default unless exported for a "
+                                           "trained checkpoint or with --system-prompt)")
     tasks: dict[str, int] = Field(description="task name -> number of docs")
     files: list[str] = Field(default_factory=list, description="files the export wrote (replaced on re-export)")
     wafersage_version: str = ""
@@ -95,9 +100,9 @@ def read_config(folder: Path) -> TaskFolderConfig:
     return config
 
 
-def item_doc(item: VQAItem) -> dict[str, Any]:
+def item_doc(item: VQAItem, system_prompt: str = SYSTEM_PROMPT) -> dict[str, Any]:
     """One lm-eval doc: the item's fields and the system prompt (the task's ``description`` field)."""
-    return {**item.model_dump(mode="json"), "system_prompt": SYSTEM_PROMPT}
+    return {**item.model_dump(mode="json"), "system_prompt": system_prompt}
 
 
 class TaskRuntime:
@@ -156,7 +161,7 @@ class TaskRuntime:
             raise TaskFolderError(f"task metadata category {category!r} is unknown; use one of {ALL}, "
                                   f"{', '.join(CATEGORIES)}")
         items = [it for it in self.bench.items(self.config.split) if category in (ALL, it.category)]
-        return datasets.DatasetDict({"test": datasets.Dataset.from_list([item_doc(it) for it in items])})
+        return datasets.DatasetDict({"test": datasets.Dataset.from_list([item_doc(it, self.config.system_prompt) for it in items])})
 
     def doc_to_image(self, doc: dict[str, Any]) -> list:
         from ...models.hf_backend import load_image
