@@ -101,5 +101,13 @@ def test_bad_inputs_are_clear_errors(maps, geoms):
         clean(maps, geometries=geoms, embed=lambda w, g: np.zeros(len(w)))
     with pytest.raises(ValueError, match="one geometry per map"):
         clean(maps, geometries=geoms[:5])
+
+    def embed_with_a_hole(wafers, geometries):
+        vectors = np.ones((len(wafers), 3))
+        vectors[7, 1] = np.nan
+        return vectors
+
+    with pytest.raises(ValueError, match=f"NaN or infinite values for 1 maps \\(first: {maps[7].id}\\)"):
+        clean(maps, geometries=geoms, embed=embed_with_a_hole)
     with pytest.raises(ValidationError, match="must exceed knn_k"):
         CleaningOptions(knn_k=20, min_class_size=20)

@@ -23,6 +23,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
@@ -149,7 +150,13 @@ def clean(
     vectors = np.asarray(embedder(wafers, geoms), dtype=np.float64)
     if vectors.ndim != 2 or vectors.shape[0] != len(wafers):
         raise ValueError(f"clean: embedding {name} returned shape {vectors.shape}; expected ({len(wafers)}, d)")
-    with threadpool_limits(1):  # many small fits: threads only contend (>10x slower on 2 busy cores); 1 reproduces
+    not_finite = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if not_finite.size:
+        raise ValueError(f"clean: embedding {name} gave NaN or infinite values for {not_finite.size} maps (first: "
+                         f"{ids[not_finite[0]]}); fix the embedder or drop those maps")
+    # many small fits: threads only contend (>10x slower on 2 busy cores), and 1 thread reproduces; the inputs are
+    # checked above, so scikit-learn's per-call validation (a third of the time) is skipped
+    with threadpool_limits(1), config_context(assume_finite=True, skip_parameter_validation=True):
         return _judge(ids, classes, vectors, options, name)
 
 
