@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from .geometry import Geometry
 from .knowledge import Knowledge, resolve_knowledge
-from .phrasing import morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
+from .phrasing import FactSentences
 from .prompting import render_prompt
 from .wafer import WaferMap
 
@@ -52,8 +52,8 @@ def _check_mode(mode: str, wafer: WaferMap) -> None:
 def _truth_sentence(wafer: WaferMap) -> str:
     parts = []
     for truth in wafer.truth:
-        params = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in truth.params.items() if isinstance(v, (int, float, str, bool)))
+        params = ", ".join([f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in truth.params.items() if isinstance(v, (int, float, str, bool))])
         parts.append(f"{truth.pattern} ({params})" if params else truth.pattern)
     return f" Generator ground truth: {'; '.join(parts)}." if parts else ""
 
@@ -64,23 +64,24 @@ class GeometryDescriber:
     def __init__(self, knowledge: Knowledge | str | None = None):
         self.knowledge = resolve_knowledge(knowledge)
 
-    def describe(self, wafer: WaferMap, geom: Geometry, mode: Mode = "full", *,
-                 rubric: "Rubric | None" = None) -> Description:
-        """``rubric``: the wafer's Stage-1 rubric when the caller has already built it (the builder does)."""
+    def describe(self, wafer: WaferMap, geom: Geometry, mode: Mode = "full", *, rubric: "Rubric | None" = None,
+                 sentences: FactSentences | None = None) -> Description:
+        """``rubric``: the wafer's Stage-1 rubric when the caller has already built it (the builder does);
+        ``sentences``: that rubric's :class:`FactSentences` when the caller has already written them."""
         from .rubric import build_rubric  # rubric imports this module for Description
 
         _check_mode(mode, wafer)
         rubric = rubric or build_rubric(wafer, geom, self.knowledge)
-        spatial = (f"{spatial_sentence(rubric)} Coordinates: {rubric.spatial.coordinates_hint}; "
+        said = sentences or FactSentences.of(rubric)
+        spatial = (f"{said.spatial} Coordinates: {rubric.spatial.coordinates_hint}; "
                    f"{geom.n_fail} of {geom.n_dies} dies fail ({geom.fail_ratio:.1%}).")
         if mode == "spatial":
             text = spatial
         elif mode == "root_cause":
             causes = "; ".join(rubric.root_cause.potential_causes)
-            text = f"{root_cause_sentence(rubric)} Potential causes, most likely first: {causes}."
+            text = f"{said.root_cause} Potential causes, most likely first: {causes}."
         else:
-            text = " ".join([type_sentence(rubric.defect_types), spatial, morphology_sentence(rubric),
-                             root_cause_sentence(rubric)]) + _truth_sentence(wafer)
+            text = " ".join([said.types, spatial, said.morphology, said.root_cause]) + _truth_sentence(wafer)
         return Description(wafer_id=wafer.id, mode=mode, text=text, source="geometry")
 
 

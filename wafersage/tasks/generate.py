@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .patterns import DRAWERS, Frame, background
-from .wafer import FAIL, LABELS, OFF, PASS, PATTERNS, PatternTruth, WaferMap, WaferMapError, canonical_label
+from .wafer import LABELS, PATTERNS, PatternTruth, WaferMap, WaferMapError, canonical_label
 
 #: MixedWM38's mixed classes (Wang et al. 2020): at most one of Center/Donut, at most one of Edge-Loc/Edge-Ring,
 #: optionally Loc and Scratch. Near-full and Random occur only alone.
@@ -68,7 +68,9 @@ def wafer_frame(shape: tuple[int, int], rng: np.random.Generator) -> Frame:
     """The wafer of one map: an ellipse filling the grid (dies are not square) with a random edge exclusion and
     centre shift, and the normalised frame the patterns are drawn in."""
     exclusion = EDGE_EXCLUSIONS[int(rng.integers(len(EDGE_EXCLUSIONS)))]
-    shift_y, shift_x = (OUTLINE_SHIFTS[int(i)] for i in rng.integers(len(OUTLINE_SHIFTS), size=2))
+    # two scalar draws give the values of one ``integers(n, size=2)`` (same Lemire draws), 3x faster
+    shift_y = OUTLINE_SHIFTS[int(rng.integers(len(OUTLINE_SHIFTS)))]
+    shift_x = OUTLINE_SHIFTS[int(rng.integers(len(OUTLINE_SHIFTS)))]
     return _outline_frame(shape, exclusion, shift_y, shift_x)
 
 
@@ -77,7 +79,7 @@ def _outline_frame(shape: tuple[int, int], exclusion: float, shift_y: float, shi
     rows, cols = shape
     cy, cx = (rows - 1) / 2 + shift_y, (cols - 1) / 2 + shift_x
     ry, rx = rows / 2 - exclusion, cols / 2 - exclusion
-    r_idx, c_idx = np.ogrid[:rows, :cols]
+    r_idx, c_idx = np.arange(rows)[:, None], np.arange(cols)  # np.ogrid's values, without its ~7 µs overhead
     return Frame.of(((r_idx - cy) / ry) ** 2 + ((c_idx - cx) / rx) ** 2 <= 1.0)
 
 
@@ -114,17 +116,20 @@ def generate_map(labels: Sequence[str], *, rng: np.random.Generator, shape: tupl
     for label in components:
         mask, params = DRAWERS[label](frame, rng)
         fail |= mask
-        truth.append(PatternTruth(label, _rounded(params | noise)))
+        truth.append(PatternTruth(label, _rounded(params) | noise))  # the noise is rounded already
     if not components:
         truth.append(PatternTruth("none", noise))
-    grid = np.where(frame.on, np.where(fail, FAIL, PASS), OFF).astype(np.uint8)
+    grid = frame.on.view(np.uint8) + fail.view(np.uint8)  # OFF 0, PASS 1, FAIL 2 (failing dies are on the wafer)
     return WaferMap(grid=grid, id=wafer_id, source="generated", labels=tuple(components) or ("none",),
                     truth=tuple(truth))
 
 
+_FLOATS = (float, np.floating)
+
+
 def _rounded(params: dict) -> dict:
     """Parameters as plain JSON values, floats rounded to 4 places (what the store keeps)."""
-    return {k: round(float(v), 4) if isinstance(v, (float, np.floating)) else v for k, v in params.items()}
+    return {k: round(float(v), 4) if isinstance(v, _FLOATS) else v for k, v in params.items()}
 
 
 def generate_maps(n: int, seed: int, *, patterns: Sequence[str] | None = None, size: tuple[int, int] | None = None,

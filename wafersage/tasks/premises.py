@@ -177,7 +177,7 @@ def consistency_items(ctx: PremiseContext, count: int, rng: np.random.Generator)
     kinds = [kind for kind, (decided, _) in PREMISE_KINDS.items() if decided(ctx)] or ["share"]
     truths = [True, False] if count == 2 else [bool(rng.random() < 0.5)]
     rng.shuffle(truths)
-    chosen = [kinds[i] for i in rng.permutation(len(kinds))[:count]]
+    chosen = [kinds[i] for i in rng.permutation(len(kinds))[:count].tolist()]
     out = []
     for kind, truth in zip(chosen, truths):
         premise = PREMISE_KINDS[kind][1](ctx, truth, rng)

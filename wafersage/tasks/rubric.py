@@ -57,38 +57,64 @@ def _choose_avoid(hits: tuple[tuple[str, ...], ...], candidates: tuple[str, ...]
 
 
 def _spatial(f: WaferFacts) -> SpatialRubric:
-    hits = [ZONE_TERMS[z] for z in f.zones] + [DISTRIBUTION_TERMS[d] for d in f.distributions]
-    hits += [CLOCK_TERMS[k] for k in f.clocks]
-    candidates = [w for z in f.avoid_zones for w in ZONE_AVOID[z]]
-    candidates += [w for k in f.avoid_clocks for w in CLOCK_AVOID[k]]
-    candidates += [w for d in f.distributions for w in DISTRIBUTION_AVOID[d]]
-    if f.zones:
-        zone = " and ".join(f.zones)
+    return SpatialRubric(**_spatial_fields(f.zones, f.distributions, f.clocks, f.avoid_zones, f.avoid_clocks),
+                         clock_positions=list(f.clocks), coordinates_hint=f.coordinates_hint)
+
+
+@lru_cache(maxsize=4096)
+def _spatial_fields(zones: tuple[str, ...], distributions: tuple[str, ...], clocks: tuple[int, ...],
+                    avoid_zones: tuple[str, ...], avoid_clocks: tuple[int, ...]) -> dict[str, object]:
+    """The spatial rubric's fields but the wafer's own clock list and coordinates (maps share few combinations, so
+    they are cached; the rubric's validation copies the lists)."""
+    hits = [ZONE_TERMS[z] for z in zones] + [DISTRIBUTION_TERMS[d] for d in distributions]
+    hits += [CLOCK_TERMS[k] for k in clocks]
+    candidates = [w for z in avoid_zones for w in ZONE_AVOID[z]]
+    candidates += [w for k in avoid_clocks for w in CLOCK_AVOID[k]]
+    candidates += [w for d in distributions for w in DISTRIBUTION_AVOID[d]]
+    if zones:
+        zone = " and ".join(zones)
     else:
-        zone = "whole wafer" if "wafer-wide" in f.distributions else "none"
-    return SpatialRubric(
-        zone=zone, distribution=", ".join(f.distributions), clock_positions=list(f.clocks),
-        coordinates_hint=f.coordinates_hint, must_hit=hits[:MAX_HIT], must_avoid=choose_avoid(hits, candidates),
-    )
+        zone = "whole wafer" if "wafer-wide" in distributions else "none"
+    return dict(zone=zone, distribution=", ".join(distributions), must_hit=hits[:MAX_HIT],
+                must_avoid=choose_avoid(hits, candidates))
 
 
 def _morphology(f: WaferFacts) -> MorphologyRubric:
-    structure = STRUCTURE_TERMS[f.structure]
-    hits = [PATTERN_TERMS[t] for t in f.types] + [DENSITY_TERMS[f.density], structure]
-    present = set(f.types)
+    return MorphologyRubric(**_morphology_fields(f.types, f.density, f.structure, f.texture))
+
+
+@lru_cache(maxsize=4096)
+def _morphology_fields(types: tuple[str, ...], density: str, structure_key: str, texture: str) -> dict[str, object]:
+    """The morphology rubric's fields (cached like :func:`_spatial_fields`)."""
+    structure = STRUCTURE_TERMS[structure_key]
+    hits = [PATTERN_TERMS[t] for t in types] + [DENSITY_TERMS[density], structure]
+    present = set(types)
     compatible = set().union(*(COMPATIBLE_WORDING.get(t, frozenset()) for t in present))
     absent = [t for t in PATTERNS if t not in present and t not in compatible]
-    candidates = [PATTERN_AVOID[t][0] for t in absent] + list(DENSITY_AVOID[f.density])
+    candidates = [PATTERN_AVOID[t][0] for t in absent] + list(DENSITY_AVOID[density])
     candidates += [w for t in absent for w in PATTERN_AVOID[t][1:]]
-    return MorphologyRubric(
-        pattern_type=" + ".join(f.types), density=DENSITY_TERMS[f.density].term,
-        geometric_structure=structure.term, texture_description=f.texture, must_hit=hits[:MAX_HIT],
-        must_avoid=choose_avoid(hits, candidates, said=[f.texture]),
-    )
+    return dict(pattern_type=" + ".join(types), density=DENSITY_TERMS[density].term,
+                geometric_structure=structure.term, texture_description=texture, must_hit=hits[:MAX_HIT],
+                must_avoid=choose_avoid(hits, candidates, said=[texture]))
+
+
+#: root-cause fields by (id of the knowledge table, types): tables hold dicts, so they are unhashable and keyed by
+#: identity; each entry keeps its table alive, so no other table can reuse that id while the entry exists
+_ROOT_CAUSE_FIELDS: dict[tuple[int, tuple[str, ...]], tuple[Knowledge, dict[str, object]]] = {}
 
 
 def _root_cause(f: WaferFacts, kb: Knowledge) -> RootCauseRubric:
-    entries = kb.for_labels(f.types)
+    key = (id(kb), f.types)
+    cached = _ROOT_CAUSE_FIELDS.get(key)
+    if cached is None:
+        if len(_ROOT_CAUSE_FIELDS) >= 4096:
+            _ROOT_CAUSE_FIELDS.clear()
+        cached = _ROOT_CAUSE_FIELDS[key] = (kb, _root_cause_fields(f.types, kb))
+    return RootCauseRubric(**cached[1])
+
+
+def _root_cause_fields(types: tuple[str, ...], kb: Knowledge) -> dict[str, object]:
+    entries = kb.for_labels(types)
     equipment = list(dict.fromkeys(e for entry in entries for e in entry.equipment))
     per_type = len(entries[0].terms) if len(entries) == 1 else 1
     key_terms = [term for entry in entries for term in entry.terms[:per_type]]
@@ -97,10 +123,8 @@ def _root_cause(f: WaferFacts, kb: Knowledge) -> RootCauseRubric:
     causes = [cause for entry in entries for cause in entry.causes[:2]]
     said = steps + causes + [w for entry in entries for group in entry.key_terms for w in group]
     candidates = [a for entry in entries for a in entry.avoid]
-    return RootCauseRubric(
-        equipment_category=equipment, process_step="; ".join(steps), potential_causes=causes,
-        must_hit=hits, must_avoid=choose_avoid(hits, candidates, said=said),
-    )
+    return dict(equipment_category=equipment, process_step="; ".join(steps), potential_causes=causes,
+                must_hit=hits, must_avoid=choose_avoid(hits, candidates, said=said))
 
 
 def _summary(f: WaferFacts, rubric_rc: RootCauseRubric) -> str:

@@ -1,6 +1,7 @@
 """Validated schemas of the benchmark: rubrics (Stage 1) and VQA items (Stage 2)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,11 +34,19 @@ class DimensionRubric(BaseModel):
 
     @model_validator(mode="after")
     def _disjoint(self) -> "DimensionRubric":
-        hit = {v.strip().lower() for t in self.must_hit for v in t.variants}
-        clash = sorted(hit & {a.strip().lower() for a in self.must_avoid})
+        hit: set[str] = set()
+        for t in self.must_hit:
+            hit |= _folded((t.term, *t.synonyms))
+        clash = sorted(hit & _folded(tuple(self.must_avoid)))
         if clash:
             raise ValueError(f"terms both in must_hit and must_avoid: {clash}")
         return self
+
+
+@lru_cache(maxsize=4096)
+def _folded(phrases: tuple[str, ...]) -> frozenset[str]:
+    """Phrases as the disjointness check compares them (cached: rubrics reuse the vocabulary's terms and lists)."""
+    return frozenset(p.strip().lower() for p in phrases)
 
 
 class SpatialRubric(DimensionRubric):

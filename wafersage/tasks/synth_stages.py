@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from .describe import Description, GeometryDescriber, ModelDescriber
 from .geometry import Geometry
 from .knowledge import resolve_knowledge
+from .phrasing import FactSentences
 from .rubric import ModelRubricBuilder, build_rubric
 from .schema import Rubric, VQAItem
 from .vqa import ModelVQAWriter, make_items
@@ -62,9 +63,11 @@ class Stages:
         self.geometry_describer = GeometryDescriber(self.knowledge)
 
     def run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
+        sentences = None
         if self.model_describer is None:
             rubric = build_rubric(wafer, geom, self.knowledge)
-            description = self.geometry_describer.describe(wafer, geom, "full", rubric=rubric)
+            sentences = FactSentences.of(rubric)  # the description and the answers state the same sentences
+            description = self.geometry_describer.describe(wafer, geom, "full", rubric=rubric, sentences=sentences)
         else:
             try:
                 description = self.model_describer.describe(wafer, geom, "full")
@@ -86,7 +89,7 @@ class Stages:
                     description=description.text))
             return WaferResult(description=description, rubric=rubric, items=written.items)
         try:
-            items = make_items(wafer, geom, rubric, rng=rng, image=image, split=split)
+            items = make_items(wafer, geom, rubric, rng=rng, image=image, split=split, sentences=sentences)
         except ValueError as exc:  # a model rubric the question writer cannot use
             if self.model_describer is None:
                 raise

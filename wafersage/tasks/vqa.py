@@ -36,14 +36,14 @@ from functools import lru_cache
 from typing import Callable, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from .facts import is_subtle
 from .geometry import Geometry
 from .premises import consistency_items
-from .phrasing import join, morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
+from .phrasing import FactSentences, join
 from .prompting import generate_validated, render_prompt
-from .schema import CATEGORIES, Difficulty, Rubric, VQAItem
+from .schema import CATEGORIES, DIMENSIONS, Difficulty, Rubric, VQAItem
 from .vocab import (CLOCK_TERM_RE, CLOCK_TERMS, DENSITY_TERMS, DISTRIBUTION_TERMS, HINT_RE, HINT_WORDS, NUMBER_WORDS,
                     QUADRANT_TERMS, STRUCTURE_TERMS, ZONE_TERMS)
 from .wafer import LABELS, WaferMap
@@ -93,16 +93,18 @@ class _Context:
     geom: Geometry
     clocks: tuple[int, ...]
     avoid_clocks: tuple[int, ...]
-    spatial: str  # the fact sentences of each dimension, written once per wafer
+    types: str  # the fact sentences of the types and of each dimension, written once per wafer
+    spatial: str
     morphology: str
     root_cause: str
-    terms: dict[str, tuple[str, ...]]  # target groups: must-hit term names by kind of fact
+    terms: dict[str, tuple[str, ...]]  # target groups: must-hit term names by kind of fact (shared: read only)
 
     @classmethod
-    def of(cls, rubric: Rubric, geom: Geometry) -> "_Context":
-        return cls(rubric, geom, tuple(rubric.spatial.clock_positions), _clocks_in(rubric.spatial.must_avoid),
-                   spatial_sentence(rubric), morphology_sentence(rubric), root_cause_sentence(rubric),
-                   _target_groups(rubric))
+    def of(cls, rubric: Rubric, geom: Geometry, sentences: FactSentences | None = None) -> "_Context":
+        said = sentences or FactSentences.of(rubric)
+        avoid_clocks = _clocks_in(tuple(rubric.spatial.must_avoid))
+        return cls(rubric, geom, tuple(rubric.spatial.clock_positions), avoid_clocks, said.types, said.spatial,
+                   said.morphology, said.root_cause, _target_groups(rubric))
 
     def targets(self, *kinds: str) -> list[str]:
         """The term names of the first kind this rubric has terms of; else every term of the kind's dimension."""
@@ -118,10 +120,15 @@ _DIMENSION_OF = {"location": "spatial", "zone": "spatial", "clock": "spatial", "
 
 
 def _target_groups(rubric: Rubric) -> dict[str, tuple[str, ...]]:
-    spatial = [t.term for t in rubric.spatial.must_hit]
-    morphology = [t.term for t in rubric.morphology.must_hit]
-    root = [t.term for t in rubric.root_cause.must_hit]
-    equipment = set(rubric.root_cause.equipment_category)
+    spatial, morphology, root_cause = (tuple(t.term for t in rubric.dimension(d).must_hit) for d in DIMENSIONS)
+    return _groups_of_terms(spatial, morphology, root_cause, tuple(rubric.root_cause.equipment_category))
+
+
+@lru_cache(maxsize=4096)
+def _groups_of_terms(spatial: tuple[str, ...], morphology: tuple[str, ...], root: tuple[str, ...],
+                     equipment_category: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Must-hit term names by kind of fact (cached: wafers share few term lists, so callers must not change it)."""
+    equipment = set(equipment_category)
     shape_facts = [t for t in morphology if t in _STRUCTURE_NAMES or t in _DENSITY_NAMES]
     return {
         "location": tuple(t for t in spatial if t in _ZONE_NAMES or t in _CLOCK_NAMES),
@@ -165,7 +172,7 @@ def _zone_lead(ctx: _Context) -> str:
 
 
 def _types(ctx: _Context) -> str:
-    return type_sentence(ctx.rubric.defect_types)
+    return ctx.types
 
 
 TEMPLATES: tuple[_Template, ...] = (
@@ -241,16 +248,20 @@ TEMPLATES: tuple[_Template, ...] = (
 _BY_CATEGORY = {c: tuple(t for t in TEMPLATES if t.category == c) for c in CATEGORIES}
 
 
+_MIN_COUNTS = {c: lo for c, (lo, _) in CATEGORY_RANGES.items()}
+_ROOM = [c for c, (lo, hi) in CATEGORY_RANGES.items() for _ in range(hi - lo)]  # one entry per optional item
+
+
 def _counts(rng: np.random.Generator) -> dict[str, int]:
-    counts = {c: lo for c, (lo, _) in CATEGORY_RANGES.items()}
-    room = [c for c, (lo, hi) in CATEGORY_RANGES.items() for _ in range(hi - lo)]
+    counts = dict(_MIN_COUNTS)
     extra = int(rng.integers(ITEMS_RANGE[0], ITEMS_RANGE[1] + 1)) - sum(counts.values())
-    for i in rng.permutation(len(room))[:extra]:
-        counts[room[i]] += 1
+    for i in rng.permutation(len(_ROOM))[:extra].tolist():
+        counts[_ROOM[i]] += 1
     return counts
 
 
-def _clocks_in(terms: list[str]) -> tuple[int, ...]:
+@lru_cache(maxsize=4096)
+def _clocks_in(terms: tuple[str, ...]) -> tuple[int, ...]:
     found = []
     for text in terms:
         m = CLOCK_TERM_RE.search(text)
@@ -262,14 +273,18 @@ def _clocks_in(terms: list[str]) -> tuple[int, ...]:
     return tuple(found)
 
 
+_ITEM_LIST = TypeAdapter(list[VQAItem])
+
+
 def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.random.Generator, image: str,
-               split: str) -> list[VQAItem]:
-    """Write 8–10 VQA items for one wafer from its rubric (see the module docstring for the rules)."""
-    ctx = _Context.of(rubric, geom)
+               split: str, sentences: FactSentences | None = None) -> list[VQAItem]:
+    """Write 8–10 VQA items for one wafer from its rubric (see the module docstring for the rules). ``sentences``:
+    the rubric's :class:`~.phrasing.FactSentences` when the caller has already written them (the builder does)."""
+    ctx = _Context.of(rubric, geom, sentences)
     types = list(rubric.defect_types)
     n_patterns = sum(t != "none" for t in types)
     subtle = is_subtle(geom, tuple(types))
-    banned = list(dict.fromkeys([*types, *wafer.labels]))
+    banned = tuple(dict.fromkeys([*types, *wafer.labels]))
     labels = list(wafer.labels) or types
     rows: list[tuple[str, str, str, str, bool, bool | None, list[str]]] = []  # + multi, yes, targets
     for category, count in _counts(rng).items():
@@ -279,20 +294,19 @@ def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.rando
                              premise.targets))
             continue
         pool = [t for t in _BY_CATEGORY[category] if t.applies(ctx)]
-        for index in rng.permutation(len(pool))[:count]:
+        for index in rng.permutation(len(pool))[:count].tolist():
             template = pool[index]
             question = template.phrasings[int(rng.integers(len(template.phrasings)))]
             targets = ctx.targets(*template.targets) if template.targets else []
             rows.append((category, category, question, template.answer(ctx), template.multi_fact, None, targets))
-    items = []
-    for qa_index, (category, dimension, question, answer, multi, yes, targets) in enumerate(rows):
-        check_question(question, banned)
-        items.append(VQAItem(
-            id=f"{wafer.id}-q{qa_index}", wafer_id=wafer.id, image=image, question=question, answer=answer,
-            category=category, dimension=dimension, difficulty=difficulty_of(n_patterns, subtle, multi),
-            labels=labels, qa_index=qa_index, split=split, expected_yes=yes, targets=targets,
-        ))
-    return items
+    for row in rows:
+        check_question(row[2], banned)
+    # one validation call for the wafer's items (~20% faster than one VQAItem(...) each)
+    return _ITEM_LIST.validate_python([dict(
+        id=f"{wafer.id}-q{qa_index}", wafer_id=wafer.id, image=image, question=question, answer=answer,
+        category=category, dimension=dimension, difficulty=difficulty_of(n_patterns, subtle, multi),
+        labels=labels, qa_index=qa_index, split=split, expected_yes=yes, targets=targets,
+    ) for qa_index, (category, dimension, question, answer, multi, yes, targets) in enumerate(rows)])
 
 
 class VQAResult(BaseModel):

@@ -17,6 +17,7 @@ LABELS: tuple[str, ...] = PATTERNS + ("none",)
 
 _ALIASES = {name.lower().replace("-", "").replace("_", "").replace(" ", ""): name for name in LABELS}
 _ALIASES.update({"normal": "none", "nearfull": "Near-full", "": "none"})
+_CANONICAL = frozenset(LABELS)
 
 
 class WaferMapError(ValueError):
@@ -25,6 +26,8 @@ class WaferMapError(ValueError):
 
 def canonical_label(name: str, *, record: str = "?") -> str:
     """Map spellings such as ``Edge_Loc``, ``edge-loc`` or ``Near_Full`` to the canonical label."""
+    if type(name) is str and name in _CANONICAL:  # the common case, without normalising
+        return name
     key = str(name).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
     try:
         return _ALIASES[key]
@@ -82,13 +85,12 @@ class WaferMap:
             grid = grid.astype(np.uint8)
         if grid.size == 0:
             raise WaferMapError(f"{where}: grid is empty (shape {grid.shape})")
-        bad = grid > FAIL
-        if bad.any():
-            values = sorted(set(np.unique(grid[bad]).tolist()))[:5]
+        if grid.max() > FAIL:
+            values = sorted(set(np.unique(grid[grid > FAIL]).tolist()))[:5]
             raise WaferMapError(
                 f"{where}: values {values} outside {{0,1,2}}; WM-811K encoding is 0 off-wafer, 1 pass, 2 fail"
             )
-        if not (grid != OFF).any():
+        if not np.count_nonzero(grid):  # all cells OFF
             raise WaferMapError(f"{where}: empty wafer — no die on it (all cells are 0)")
         labels = tuple(canonical_label(lbl, record=self.id) for lbl in self.labels)
         if "none" in labels and len(labels) > 1:
