@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wafersage.tasks.geometry import (
-    FEATURE_NAMES, QUADRANTS, ZONES, Geometry, clock_of, features, measure, polar, zone_of,
-)
+from wafersage.tasks.features import FEATURE_NAMES, features
+from wafersage.tasks.geometry import QUADRANTS, ZONES, Geometry, clock_of, measure, polar, zone_of
 from wafersage.tasks.wafer import FAIL, OFF, PASS, WaferMap
 
 

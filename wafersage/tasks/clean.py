@@ -1,6 +1,6 @@
 """Stage 0a: clustering-based cleaning of labelled wafer maps.
 
-Each map is embedded (by default the standardised geometry :func:`~wafersage.tasks.geometry.features`; pass
+Each map is embedded (by default the standardised geometry :func:`~wafersage.tasks.features.features`; pass
 ``embed`` for a learned embedding such as a ViT's), clustered inside its class with K-Means (k chosen per class by
 silhouette), and flagged when
 
@@ -30,7 +30,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .geometry import Geometry, features, measure_many
+from .features import features
+from .geometry import Geometry, measure_many
 from .wafer import WaferMap
 
 #: An embedding: maps (and their measured geometry) -> one row per map.

@@ -4,7 +4,7 @@ It is the eye of the ``specialist`` baseline (:mod:`wafersage.models.specialist`
 ``wafersage validate-real --specialist``. It lives in ``tasks`` because it needs nothing but maps and their
 geometry (like :mod:`wafersage.tasks.infer`), so validate-real can use it without tasks importing models.
 
-Features (:func:`map_features`): :func:`wafersage.tasks.geometry.features`, plus per radial band the magnitudes of
+Features (:func:`map_features`): :func:`wafersage.tasks.features.features`, plus per radial band the magnitudes of
 the first harmonics of the fail rate around the wafer (a ring is strong at harmonic 0 only, a local cluster at
 every harmonic), the shape of the four largest regions, counts of long-thin / rim-touching / interior regions, the
 geometry rules' own verdict (:func:`~wafersage.tasks.infer.infer_types`) and the texture. None depends on the
@@ -34,7 +34,8 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from .benchmark import Benchmark
-from .geometry import Geometry, features, frame_of, measure
+from .features import features
+from .geometry import Geometry, frame_of, measure
 from .infer import infer_types
 from .splits import grid_hash
 from .wafer import FAIL, LABELS, OFF, WaferMap
