@@ -82,7 +82,7 @@ def main() -> None:
 
     rate("generate+measure+render 52x52 (1 px/die)", n, timed(pipeline))
 
-    def batched_pipeline() -> None:  # what `wafersage synth` does: measure_many over maps sharing an outline
+    def batched_pipeline() -> None:  # what `wafersage synth` does: measure_many over maps of one grid shape
         batch = list(generate_maps(n, args.seed + 2, size=(52, 52)))
         measure_many(batch)
         for wafer in batch:

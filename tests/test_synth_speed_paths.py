@@ -1,6 +1,6 @@
 """The fast paths of synthesis give exactly what the plain per-map computation gives.
 
-``measure_many`` measures maps that share an outline in one vectorised pass; every map must come out identical (to
+``measure_many`` measures maps of one grid shape in one vectorised pass; every map must come out identical (to
 the last bit) to measuring it alone. The PNG scaler uses cached index vectors; its pixels must equal the direct
 nearest-neighbour formula.
 """

@@ -7,9 +7,10 @@ and orientations are measured in this normalised frame. Clock positions count cl
 sector k covers k·30° ± 15°. Zones by normalised radius: centre < 0.35, middle < 0.72, edge otherwise (a
 published convention, see ``notes/domain.md``).
 
-Everything is vectorised over the dies and, in :func:`measure_many`, over the maps that share an outline: one pass
-over their on-wafer cells, one connected-component labelling and one sort of their failing dies, so a 52×52 map
-measures in a fraction of a millisecond; every map's result is bit-identical to measuring it alone.
+Everything is vectorised over the dies and, in :func:`measure_many`, over the maps of one grid shape: one pass
+over their cells, one connected-component labelling and one sort of their failing dies, so a 52×52 map measures
+in a fraction of a millisecond; every map's result is bit-identical to measuring it alone. The result types
+(:class:`Geometry`, :class:`Region`) live in :mod:`wafersage.tasks.geometry_types`.
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from scipy import ndimage
 
+from .geometry_types import Geometry
 from .wafer import FAIL, OFF, WaferMap
 
 ZONES = ("center", "middle", "edge")
@@ -45,50 +46,6 @@ _EIGHT_STACK = np.stack([np.zeros((3, 3), dtype=bool), _EIGHT, np.zeros((3, 3), 
 MEASURE_BATCH = 256
 _SECTOR_ANGLES = np.radians(np.arange(12) * 30.0)
 _SECTOR_UNIT = np.stack([np.sin(_SECTOR_ANGLES), np.cos(_SECTOR_ANGLES)], axis=1)  # (x, y) of each clock sector
-
-
-class Region(BaseModel):
-    """A connected group of failing dies (8-connectivity)."""
-
-    model_config = ConfigDict(frozen=True)
-    area: int
-    area_fraction: float  # of all dies on the wafer
-    x: float
-    y: float
-    r: float
-    clock: int
-    elongation: float  # sqrt(major / minor variance), dies counted as unit squares: ~length / width; 1 for a blob
-    orientation_deg: float  # major axis, degrees counter-clockwise from +x, in [0, 180)
-    extent_r: tuple[float, float]  # min and max normalised radius covered
-    angular_span_deg: float  # clock arc covered, 0..360
-
-
-class Geometry(BaseModel):
-    """Everything measured on one map; all ratios are in [0, 1]."""
-
-    model_config = ConfigDict(frozen=True)
-    n_dies: int
-    n_fail: int
-    fail_ratio: float
-    zone_fail_ratio: dict[str, float]  # failing share of each zone's dies
-    zone_share: dict[str, float]  # share of all failing dies in each zone
-    dominant_zone: str | None  # the zone whose dies fail most often (highest zone_fail_ratio); None when clean
-    radial_profile: list[float]  # fail ratio in RADIAL_BINS equal bands of r
-    clock_share: list[float]  # share of failing dies per clock sector, index 0 = 12 o'clock
-    dominant_clocks: list[int]  # clock positions 1..12, strongest first; empty when not directional
-    angular_concentration: float  # 0 uniform around the wafer .. 1 all failures (beyond r 0.2) in one direction
-    quadrant_share: dict[str, float]
-    regions: list[Region]  # largest first, area >= MIN_REGION_AREA, at most MAX_REGIONS
-    clustered_fraction: float  # failing dies that sit in regions of >= 5 dies
-    neighbour_excess: float  # how much more often fail dies neighbour fail dies than chance; 0 random
-    line_likeness: float  # largest region: 1 for a thin straight line
-    ring_likeness: float  # angular coverage of the strongest off-centre radial band, times how hollow it is inside
-    ring_radius: float  # centre of that band, normalised
-    texture: str  # "clustered", "scattered", "mixed" or "clean"
-
-    @property
-    def largest(self) -> Region | None:
-        return self.regions[0] if self.regions else None
 
 
 def clock_of(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | int:
@@ -152,6 +109,7 @@ class _Outline:
     dies_off_centre: np.ndarray  # per clock sector, beyond DIRECTION_MIN_R
     die_neighbours: np.ndarray  # on-wafer neighbours of each die (8-connectivity)
     die_var: tuple[float, float]  # variance of one die's square along (y, x), normalised units
+    die_of_cell: np.ndarray  # die index of every cell in row-major order, -1 off the wafer
 
 
 @lru_cache(maxsize=64)
@@ -169,22 +127,52 @@ def _outline(shape: tuple[int, int], packed: bytes) -> _Outline:
     dies_bin_sector = np.bincount(bin_sector, minlength=RADIAL_BINS * 12).reshape(RADIAL_BINS, 12)
     neighbours = ndimage.correlate(on.view(np.uint8), _EIGHT.view(np.uint8), mode="constant")[on] - 1
     angle = np.degrees(np.arctan2(x, y)) % 360.0
-    for array in (on, x, y, r, angle, zone, quadrant, bin_sector, neighbours):
+    die_of_cell = np.full(on.size, -1, dtype=np.intp)
+    die_of_cell[on.ravel()] = np.arange(ri.size)
+    for array in (on, x, y, r, angle, zone, quadrant, bin_sector, neighbours, die_of_cell):
         array.setflags(write=False)
     return _Outline(
         on=on, x=x, y=y, r=r, angle=angle, zone=zone, quadrant=quadrant, bin_sector=bin_sector,
         dies_per_zone=np.bincount(zone, minlength=3),
         dies_bin_sector=dies_bin_sector, dies_per_bin=dies_bin_sector.sum(1),
         dies_off_centre=dies_bin_sector[int(round(DIRECTION_MIN_R * RADIAL_BINS)):].sum(0),
-        die_neighbours=neighbours, die_var=(1.0 / (12 * ry * ry), 1.0 / (12 * rx * rx)),
+        die_neighbours=neighbours, die_var=(1.0 / (12 * ry * ry), 1.0 / (12 * rx * rx)), die_of_cell=die_of_cell,
     )
 
 
+class _Batch:
+    """The outlines of a stack of maps of one grid shape, each map with its own: the dies of the distinct outlines
+    laid end to end (a die's id is its place in that list), and every per-outline count looked up per map."""
+
+    def __init__(self, outlines: Sequence[_Outline]):
+        index: dict[int, int] = {}
+        of_map = np.array([index.setdefault(id(o), len(index)) for o in outlines], dtype=np.intp)
+        distinct = list({id(o): o for o in outlines}.values())
+        first = np.cumsum([0] + [o.r.size for o in distinct[:-1]])
+        self.die_of_cell = np.stack([np.where(o.die_of_cell < 0, -1, o.die_of_cell + start)
+                                     for o, start in zip(distinct, first.tolist())])[of_map]
+
+        def joined(name: str) -> np.ndarray:
+            parts = [getattr(o, name) for o in distinct]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        def per_map(name: str) -> np.ndarray:
+            return np.stack([np.asarray(getattr(o, name)) for o in distinct])[of_map]
+
+        self.x, self.y, self.r, self.angle = (joined(n) for n in ("x", "y", "r", "angle"))
+        self.zone, self.quadrant, self.bin_sector = (joined(n) for n in ("zone", "quadrant", "bin_sector"))
+        self.die_neighbours = joined("die_neighbours")
+        self.n_dies = np.array([o.r.size for o in distinct])[of_map]
+        self.dies_per_zone, self.dies_per_bin = per_map("dies_per_zone"), per_map("dies_per_bin")
+        self.dies_bin_sector, self.dies_off_centre = per_map("dies_bin_sector"), per_map("dies_off_centre")
+        self.die_var = per_map("die_var")  # (maps, 2): along y, along x
+
+
 def _regions(fail: np.ndarray, fail_map: np.ndarray, fail_die: np.ndarray, n_fail: np.ndarray,
-             out: _Outline) -> tuple[list[list[dict]], np.ndarray]:
+             out: _Batch) -> tuple[list[list[dict]], np.ndarray]:
     """Per map of the stack ``fail`` (maps × rows × columns): its connected regions of failing dies as
     :class:`Region` fields (largest first), and the share of its failing dies in clusters of >= ``CLUSTER_MIN_AREA``.
-    ``fail_map, fail_die`` name every failing die (map index, die index), map by map in row-major order."""
+    ``fail_map, fail_die`` name every failing die (map index, die id in ``out``), map by map in row-major order."""
     n_maps = fail.shape[0]
     labels, count = ndimage.label(fail, structure=_EIGHT_STACK)  # numbered map by map, in row-major order
     if count == 0:
@@ -212,8 +200,8 @@ def _regions(fail: np.ndarray, fail_map: np.ndarray, fail_die: np.ndarray, n_fai
     sums = np.add.reduceat(np.stack([xo, yo, xo * xo, yo * yo, xo * yo], axis=1), starts)[keep] / n[:, None]
     sx, sy = sums[:, 0], sums[:, 1]
     # second moments about each centroid; each die adds the variance of its own unit square
-    cxx = np.maximum(sums[:, 2] - sx * sx, 0.0) + out.die_var[1]
-    cyy = np.maximum(sums[:, 3] - sy * sy, 0.0) + out.die_var[0]
+    cxx = np.maximum(sums[:, 2] - sx * sx, 0.0) + out.die_var[kept_map, 1]
+    cyy = np.maximum(sums[:, 3] - sy * sy, 0.0) + out.die_var[kept_map, 0]
     cxy = sums[:, 4] - sx * sy
     half_trace = (cxx + cyy) / 2
     disc = np.sqrt(np.maximum(half_trace**2 - (cxx * cyy - cxy**2), 0.0))
@@ -224,7 +212,7 @@ def _regions(fail: np.ndarray, fail_map: np.ndarray, fail_die: np.ndarray, n_fai
     inner_gap = np.maximum.reduceat(gaps, starts)[keep]
     wrap_gap = ang_s[starts[keep]] + 360.0 - ang_s[ends[keep] - 1]
     columns = {
-        "area": n.astype(int).tolist(), "area_fraction": (n / out.r.size).tolist(), "x": sx.tolist(),
+        "area": n.astype(int).tolist(), "area_fraction": (n / out.n_dies[kept_map]).tolist(), "x": sx.tolist(),
         "y": sy.tolist(), "r": np.hypot(sx, sy).tolist(), "clock": np.atleast_1d(clock_of(sx, sy)).tolist(),
         "elongation": elongation.tolist(), "orientation_deg": orientation.tolist(),
         "extent_r": list(zip(np.minimum.reduceat(r_s, starts)[keep].tolist(),
@@ -255,7 +243,7 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _directions(fails: np.ndarray, dies: np.ndarray) -> tuple[list[float], list[list[int]]]:
-    """Per map of ``fails`` (maps × clock sectors, failures beyond ``DIRECTION_MIN_R``; ``dies`` per sector there):
+    """Per map of ``fails`` (maps × clock sectors, failures beyond ``DIRECTION_MIN_R``; ``dies``: its dies there):
     the angular concentration and the dominant clocks.
 
     Excess = failures − median sector fail rate × dies, i.e. what a uniform background does not explain. The
@@ -273,7 +261,7 @@ def _directions(fails: np.ndarray, dies: np.ndarray) -> tuple[list[float], list[
     concentration = np.where(n_fail > 0, resultant / np.maximum(n_fail, 1), 0.0)
     top = np.argmax(excess, axis=1)
     top_excess = np.take_along_axis(excess, top[:, None], axis=1)[:, 0]
-    noise = 3.0 * np.sqrt(background * dies[top]) + 2.0
+    noise = 3.0 * np.sqrt(background * np.take_along_axis(dies, top[:, None], axis=1)[:, 0]) + 2.0
     directional = (n_fail > 0) & (top_excess >= noise) & (resultant >= DIRECTION_MIN_FOCUS * excess.sum(1))
     clocks: list[list[int]] = [[] for _ in range(fails.shape[0])]
     for k in np.flatnonzero(directional).tolist():
@@ -310,7 +298,8 @@ def _ring(radial: list[float], fails: np.ndarray, dies: np.ndarray) -> tuple[flo
     return coverage * float(np.clip(1.0 - inside_rate / band_rate, 0.0, 1.0)), ring_r
 
 
-def _neighbour_excess(fail: np.ndarray, fail_neighbours: np.ndarray, n_fail: np.ndarray, n_dies: int) -> np.ndarray:
+def _neighbour_excess(fail: np.ndarray, fail_neighbours: np.ndarray, n_fail: np.ndarray,
+                      n_dies: np.ndarray) -> np.ndarray:
     """Per map of the stack ``fail``: (observed − chance) / (1 − chance) for the share of a failing die's on-wafer
     neighbours that fail (``fail_neighbours``: on-wafer neighbours summed over each map's failing dies)."""
     pairs = ((fail[:, :, 1:] & fail[:, :, :-1]).sum((1, 2)) + (fail[:, 1:] & fail[:, :-1]).sum((1, 2))
@@ -337,32 +326,39 @@ def measure(wafer: WaferMap | np.ndarray) -> Geometry:
 
 
 def measure_many(wafers: Sequence[WaferMap | np.ndarray]) -> list[Geometry]:
-    """Measure many maps: the same results as :func:`measure` on each, about 1.5–2x faster per map (52×52), because
-    maps that share an outline (grid shape and on-wafer cells) are measured together in one vectorised pass."""
+    """Measure many maps: the same results as :func:`measure` on each, several times faster per map, because maps
+    of one grid shape are measured together in one vectorised pass (each with its own outline of on-wafer cells,
+    whose geometry is computed once per outline: the maps of one product share it)."""
     grids = [w.grid if isinstance(w, WaferMap) else np.asarray(w) for w in wafers]
-    groups: dict[tuple[tuple[int, int], bytes], list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
+    packed: list[bytes] = []  # each map's on-wafer cells, the key of its outline
     for index, grid in enumerate(grids):
         on = grid != OFF
         if not on.any():
             raise ValueError("cannot measure a map with no die on it (all cells are 0)"
                              + (f" (map {index} of {len(grids)})" if len(grids) > 1 else ""))
-        groups.setdefault((grid.shape, on.tobytes()), []).append(index)
+        packed.append(on.tobytes())
+        groups.setdefault(grid.shape, []).append(index)
     geoms: list[Geometry] = [None] * len(grids)  # type: ignore[list-item]
-    for (shape, packed), members in groups.items():
-        out = _outline(shape, packed)
+    for shape, members in groups.items():
+        outlines: dict[bytes, _Outline] = {}  # this shape's, kept while its maps are measured
+        for index in members:
+            if packed[index] not in outlines:
+                outlines[packed[index]] = _outline(shape, packed[index])
         for start in range(0, len(members), MEASURE_BATCH):
             chunk = members[start:start + MEASURE_BATCH]
-            for index, geom in zip(chunk, _measure_stack(np.stack([grids[i] for i in chunk]), out)):
+            batch = _Batch([outlines[packed[i]] for i in chunk])
+            for index, geom in zip(chunk, _measure_stack(np.stack([grids[i] for i in chunk]), batch)):
                 geoms[index] = geom
     return geoms
 
 
-def _measure_stack(grids: np.ndarray, out: _Outline) -> list[Geometry]:
-    """Measure a stack of maps (maps × rows × columns) that share the outline ``out``."""
+def _measure_stack(grids: np.ndarray, out: _Batch) -> list[Geometry]:
+    """Measure a stack of maps (maps × rows × columns) whose outlines are ``out``."""
     n_maps = grids.shape[0]
     fail = grids == FAIL
-    fail_map, fail_die = np.nonzero(grids[:, out.on] == FAIL)  # map by map, dies in row-major order
-    n_dies = out.r.size
+    fail_map, fail_cell = np.nonzero(fail.reshape(n_maps, -1))  # map by map, in row-major order
+    fail_die = out.die_of_cell[fail_map, fail_cell]
     n_fail = np.bincount(fail_map, minlength=n_maps)
     fails_per_zone = np.bincount(fail_map * 3 + out.zone[fail_die], minlength=n_maps * 3).reshape(n_maps, 3)
     fails_bin_sector = np.bincount(fail_map * (RADIAL_BINS * 12) + out.bin_sector[fail_die],
@@ -370,7 +366,7 @@ def _measure_stack(grids: np.ndarray, out: _Outline) -> list[Geometry]:
     quadrants = np.bincount(fail_map * 4 + out.quadrant[fail_die], minlength=n_maps * 4).reshape(n_maps, 4)
     fail_neighbours = np.bincount(fail_map, weights=out.die_neighbours[fail_die], minlength=n_maps)
     regions, clustered = _regions(fail, fail_map, fail_die, n_fail, out)
-    excess = _neighbour_excess(fail, fail_neighbours, n_fail, n_dies)
+    excess = _neighbour_excess(fail, fail_neighbours, n_fail, out.n_dies)
     off_centre = int(round(DIRECTION_MIN_R * RADIAL_BINS))
     per_fail = np.maximum(n_fail, 1)[:, None]
     zone_fail = fails_per_zone / np.maximum(out.dies_per_zone, 1)
@@ -378,15 +374,16 @@ def _measure_stack(grids: np.ndarray, out: _Outline) -> list[Geometry]:
     concentration, dominant = _directions(fails_bin_sector[:, off_centre:].sum(1), out.dies_off_centre)
     rows = zip(n_fail.tolist(), (fails_per_zone / per_fail).tolist(), zone_fail.tolist(),
                np.argmax(zone_fail, axis=1).tolist(), radial.tolist(), (fails_bin_sector.sum(1) / per_fail).tolist(),
-               (quadrants / per_fail).tolist(), concentration, dominant, regions, clustered.tolist(), excess.tolist())
+               (quadrants / per_fail).tolist(), concentration, dominant, regions, clustered.tolist(), excess.tolist(),
+               out.n_dies.tolist())
     geoms = []
     for k, (nf, zone_share, zone_rate, top_zone, profile, clock_share, quadrant_share, concentration_k, clocks,
-            map_regions, map_clustered, map_excess) in enumerate(rows):
+            map_regions, map_clustered, map_excess, n_dies) in enumerate(rows):
         line = 0.0
         if map_regions:  # thin and long: elongation carries most, length (area in dies) the rest
             big = map_regions[0]
             line = min(max((big["elongation"] - 2.0) / 6.0, 0.0), 1.0) * min(big["area"] / 8.0, 1.0)
-        ring, ring_r = _ring(profile, fails_bin_sector[k], out.dies_bin_sector) if nf else (0.0, 0.25)
+        ring, ring_r = _ring(profile, fails_bin_sector[k], out.dies_bin_sector[k]) if nf else (0.0, 0.25)
         geoms.append(Geometry(
             n_dies=n_dies, n_fail=nf, fail_ratio=nf / n_dies,
             zone_fail_ratio=dict(zip(ZONES, zone_rate)), zone_share=dict(zip(ZONES, zone_share)),

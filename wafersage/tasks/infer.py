@@ -20,7 +20,8 @@ per-class agreement); they are never tuned on held-out real maps.
 """
 from __future__ import annotations
 
-from .geometry import Geometry, Region
+from .geometry import Geometry
+from .geometry_types import Region
 from .wafer import LABELS
 
 NEAR_FULL_MIN_FAIL = 0.5

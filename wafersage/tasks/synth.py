@@ -256,7 +256,7 @@ def _automatic_gc_paused() -> Iterator[None]:
 
 
 def _measure(maps: list[WaferMap], bar: dict[str, Any]) -> list[Geometry]:
-    """Geometry of every map, measured in batches (maps sharing an outline are measured together)."""
+    """Geometry of every map, measured in batches (maps of one grid shape are measured together)."""
     geoms: list[Geometry] = []
     with tqdm(total=len(maps), desc="measure", **bar) as progress:
         for start in range(0, len(maps), 4 * MEASURE_BATCH):
