@@ -148,24 +148,29 @@ class _Batch:
         index: dict[int, int] = {}
         of_map = np.array([index.setdefault(id(o), len(index)) for o in outlines], dtype=np.intp)
         distinct = list({id(o): o for o in outlines}.values())
-        first = np.cumsum([0] + [o.r.size for o in distinct[:-1]])
-        self.die_of_cell = np.stack([np.where(o.die_of_cell < 0, -1, o.die_of_cell + start)
-                                     for o, start in zip(distinct, first.tolist())])[of_map]
+        first = np.cumsum([0] + [o.r.size for o in distinct[:-1]]).tolist()
+
+        def per_map(values: list) -> np.ndarray:  # one row per map (a read-only view when all share one outline)
+            if len(values) > 1:
+                return np.stack(values)[of_map]
+            value = np.asarray(values[0])
+            return value[None] if of_map.size == 1 else np.broadcast_to(value, (of_map.size, *value.shape))
 
         def joined(name: str) -> np.ndarray:
             parts = [getattr(o, name) for o in distinct]
             return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-        def per_map(name: str) -> np.ndarray:
-            return np.stack([np.asarray(getattr(o, name)) for o in distinct])[of_map]
-
+        self.die_of_cell = per_map([np.where(o.die_of_cell < 0, -1, o.die_of_cell + start) if start else o.die_of_cell
+                                    for o, start in zip(distinct, first)])
         self.x, self.y, self.r, self.angle = (joined(n) for n in ("x", "y", "r", "angle"))
         self.zone, self.quadrant, self.bin_sector = (joined(n) for n in ("zone", "quadrant", "bin_sector"))
         self.die_neighbours = joined("die_neighbours")
-        self.n_dies = np.array([o.r.size for o in distinct])[of_map]
-        self.dies_per_zone, self.dies_per_bin = per_map("dies_per_zone"), per_map("dies_per_bin")
-        self.dies_bin_sector, self.dies_off_centre = per_map("dies_bin_sector"), per_map("dies_off_centre")
-        self.die_var = per_map("die_var")  # (maps, 2): along y, along x
+        self.n_dies = per_map([o.r.size for o in distinct])
+        self.dies_per_zone = per_map([o.dies_per_zone for o in distinct])
+        self.dies_per_bin = per_map([o.dies_per_bin for o in distinct])
+        self.dies_bin_sector = per_map([o.dies_bin_sector for o in distinct])
+        self.dies_off_centre = per_map([o.dies_off_centre for o in distinct])
+        self.die_var = per_map([np.array(o.die_var) for o in distinct])  # (maps, 2): along y, along x
 
 
 def _regions(fail: np.ndarray, fail_map: np.ndarray, fail_die: np.ndarray, n_fail: np.ndarray,
