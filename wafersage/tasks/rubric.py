@@ -98,19 +98,8 @@ def _morphology_fields(types: tuple[str, ...], density: str, structure_key: str,
                 must_avoid=choose_avoid(hits, candidates, said=[texture]))
 
 
-#: root-cause fields by (id of the knowledge table, types): tables hold dicts, so they are unhashable and keyed by
-#: identity; each entry keeps its table alive, so no other table can reuse that id while the entry exists
-_ROOT_CAUSE_FIELDS: dict[tuple[int, tuple[str, ...]], tuple[Knowledge, dict[str, object]]] = {}
-
-
 def _root_cause(f: WaferFacts, kb: Knowledge) -> RootCauseRubric:
-    key = (id(kb), f.types)
-    cached = _ROOT_CAUSE_FIELDS.get(key)
-    if cached is None:
-        if len(_ROOT_CAUSE_FIELDS) >= 4096:
-            _ROOT_CAUSE_FIELDS.clear()
-        cached = _ROOT_CAUSE_FIELDS[key] = (kb, _root_cause_fields(f.types, kb))
-    return RootCauseRubric(**cached[1])
+    return RootCauseRubric(**_root_cause_fields(f.types, kb))
 
 
 def _root_cause_fields(types: tuple[str, ...], kb: Knowledge) -> dict[str, object]:
