@@ -13,10 +13,10 @@ from collections import Counter
 
 import numpy as np
 
-from wafersage.tasks.clean import CleaningOptions, clean
-from wafersage.tasks.generate import generate_maps
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.wafer import PATTERNS
+from wafersage.tasks.synth.clean import CleaningOptions, clean
+from wafersage.tasks.generate.generator import generate_maps
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.maps.wafer import PATTERNS
 
 
 def flip_labels(maps, share: float, seed: int):

@@ -36,11 +36,11 @@ WAFER_COLOURS = np.array([[255, 255, 255], [80, 170, 80], [200, 40, 40]], dtype=
 
 
 class ServerProcess:
-    """``python -m wafersage.models.testing_server`` in a child process; ``url`` once it listens."""
+    """``python -m wafersage.models.testing.server`` in a child process; ``url`` once it listens."""
 
     def __init__(self, *args: str):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "wafersage.models.testing_server", "--port", "0", *args],
+            [sys.executable, "-m", "wafersage.models.testing.server", "--port", "0", *args],
             stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline().strip() if self.process.stdout else ""
         if not line.startswith("http://"):

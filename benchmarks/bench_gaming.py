@@ -18,12 +18,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from wafersage.harness.gaming import corruption_ladder, run_strategies
-from wafersage.harness.rules import RuleScorer
-from wafersage.harness.run import load_run
-from wafersage.harness.runner import run_eval
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.harness.scoring.gaming import corruption_ladder, run_strategies
+from wafersage.harness.scoring.rules import RuleScorer
+from wafersage.harness.run.folder import load_run
+from wafersage.harness.run.runner import run_eval
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SHARE = 0.15

@@ -2,16 +2,16 @@
 
     .venv/bin/python benchmarks/bench_infer.py [--n 1500] [--seed 100]
 
-Generated maps only (the thresholds in wafersage/tasks/infer.py are tuned here, never on held-out real maps).
+Generated maps only (the thresholds in wafersage/tasks/geometry/infer.py are tuned here, never on held-out real maps).
 """
 from __future__ import annotations
 
 import argparse
 from collections import Counter, defaultdict
 
-from wafersage.tasks.generate import generate_maps
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.infer import infer_types
+from wafersage.tasks.generate.generator import generate_maps
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.geometry.infer import infer_types
 
 
 def main() -> None:

@@ -10,13 +10,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from wafersage.harness.lmeval_export import export_task_folder
-from wafersage.harness.records import Sample, SentRequest
-from wafersage.harness.rules import RuleScorer
-from wafersage.harness.scoring import score_samples
+from wafersage.harness.lmeval.task_folder import export_task_folder
+from wafersage.harness.run.records import Sample, SentRequest
+from wafersage.harness.scoring.rules import RuleScorer
+from wafersage.harness.scoring.score_run import score_samples
 from wafersage.models.base import ModelResponse
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 

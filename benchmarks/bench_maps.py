@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from wafersage.tasks.generate import generate_map, generate_maps
-from wafersage.tasks.geometry import measure, measure_many
-from wafersage.tasks.render import render_png
+from wafersage.tasks.generate.generator import generate_map, generate_maps
+from wafersage.tasks.geometry.measure import measure, measure_many
+from wafersage.tasks.maps.render import render_png
 
 WM811K_MAPS = 811_457
 #: WM-811K grid rows: log-normal around the median, clipped to the dataset's range; columns by a die aspect

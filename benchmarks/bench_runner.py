@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bench_eval import ServerProcess  # the test server in its own process (benchmarks/bench_eval.py)
 
-from wafersage.harness.runner import run_eval
+from wafersage.harness.run.runner import run_eval
 from wafersage.models.config import ModelConfig
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "synth" / "demo.yaml"
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wafersage.harness.calibrate import CalibrationConfig, FeatureTable, calibrate
-from wafersage.harness.gaming import STRATEGIES, corrupt
-from wafersage.harness.rules import RuleConstants, RuleScorer
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.harness.scoring.calibrate import CalibrationConfig, FeatureTable, calibrate
+from wafersage.harness.scoring.gaming import STRATEGIES, corrupt
+from wafersage.harness.scoring.rules import RuleConstants, RuleScorer
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Builds a generated benchmark (train/test by wafer), trains the classifier on its train split only, and prints for
 the test split: exact label-set accuracy on single-pattern, mixed and all wafers, per-label precision/recall/F1
-and macro-F1 — for the specialist and for the geometry rules (:func:`wafersage.tasks.infer.infer_types`) as the
+and macro-F1 — for the specialist and for the geometry rules (:func:`wafersage.tasks.geometry.infer.infer_types`) as the
 reference. Also times training and prediction. Real maps: run ``wafersage validate-real ... --specialist BENCH``
 (the held-out real maps are read only by that command).
 
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report, f1_score
 
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.infer import infer_types
-from wafersage.tasks.specialist_classifier import classifier_for_benchmark
-from wafersage.tasks.synth import SynthConfig, build_benchmark
-from wafersage.tasks.wafer import LABELS
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.geometry.infer import infer_types
+from wafersage.tasks.classify.classifier import classifier_for_benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
+from wafersage.tasks.maps.wafer import LABELS
 
 
 def _config(n: int, seed: int) -> SynthConfig:

@@ -12,11 +12,11 @@ import time
 
 import numpy as np
 
-from wafersage.tasks.describe import GeometryDescriber
-from wafersage.tasks.generate import generate_maps
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.rubric import build_rubric
-from wafersage.tasks.vqa import make_items
+from wafersage.tasks.synth.describe import GeometryDescriber
+from wafersage.tasks.generate.generator import generate_maps
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.synth.rubric import build_rubric
+from wafersage.tasks.synth.vqa import make_items
 
 
 def main() -> None:

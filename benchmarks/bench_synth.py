@@ -25,7 +25,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from wafersage.tasks.synth import SynthConfig, build_benchmark  # noqa: E402
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark  # noqa: E402
 
 #: stage -> (file suffix, function name) whose cumulative time counts for it
 STAGES = {

@@ -35,7 +35,7 @@ def gpu_problem(use_vllm: bool) -> str:
 
 
 def small_bench(folder: Path) -> Path:
-    from wafersage.tasks.synth import SynthConfig, build_benchmark
+    from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
     config = SynthConfig.model_validate(dict(
         name="gpu-gspo-check", seed=0, image_size=128,
@@ -62,7 +62,7 @@ def main() -> int:
 
     import torch
 
-    from wafersage.models.tiny import build_tiny_qwen3_vl
+    from wafersage.models.testing.tiny import build_tiny_qwen3_vl
     from wafersage.training.config import GSPOSettings
     from wafersage.training.gspo import run_gspo
 

@@ -26,7 +26,7 @@ from PIL import Image
 
 from wafersage.models.base import ChatMessage, GenerationParams, ModelRequest
 from wafersage.models.config import ModelConfig
-from wafersage.tasks.palette import COLOUR
+from wafersage.tasks.maps.palette import COLOUR
 
 QUESTIONS = ("Which defect pattern does this wafer map show?", "Where on the wafer are the failed dies?",
              "What is the most likely root cause, and which equipment family?")
@@ -134,7 +134,7 @@ def main() -> int:
         if args.model:
             path = Path(args.model)
         else:
-            from wafersage.models.tiny import build_tiny_qwen3_vl
+            from wafersage.models.testing.tiny import build_tiny_qwen3_vl
 
             path = build_tiny_qwen3_vl(folder / "tiny_qwen3_vl")
         images = wafer_images(folder, args.requests, args.image_side)

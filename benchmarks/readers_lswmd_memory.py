@@ -58,8 +58,8 @@ def _status_mb(field: str) -> float:
 
 def _measure(path: Path) -> dict:
     """Run in a child process: import into a store; peak RSS above the resident size just before."""
-    from wafersage.tasks.readers.lswmd import read_lswmd
-    from wafersage.tasks.store import write_store
+    from wafersage.tasks.maps.readers.lswmd import read_lswmd
+    from wafersage.tasks.maps.store import write_store
 
     base = _status_mb("VmRSS")
     start = time.perf_counter()

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wafersage.tasks.benchmark import write_manifest
-from wafersage.tasks.palette import COLOUR
-from wafersage.tasks.schema import MorphologyRubric, RootCauseRubric, Rubric, SpatialRubric, Term, VQAItem
-from wafersage.tasks.store import write_store
-from wafersage.tasks.wafer import WaferMap
+from wafersage.tasks.bench.folder import write_manifest
+from wafersage.tasks.maps.palette import COLOUR
+from wafersage.tasks.bench.schema import MorphologyRubric, RootCauseRubric, Rubric, SpatialRubric, Term, VQAItem
+from wafersage.tasks.maps.store import write_store
+from wafersage.tasks.maps.wafer import WaferMap
 
 QUESTIONS = [
     ("defect_type", "defect_type", "What kind of defect pattern does this wafer show?",

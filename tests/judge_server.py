@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from wafersage.models.testing_server import _last_user_text
+from wafersage.models.testing.server import _last_user_text
 
 MALFORMED = {
     "CASE-fenced": '```json\n{"score": 7, "spatial": 6, "morphology": 7, "root_cause": 8, "rationale": "fine"}\n```',

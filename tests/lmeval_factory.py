@@ -7,13 +7,13 @@ from typing import Any, Iterable, Mapping
 
 import pytest
 
-from wafersage.harness.lmeval_task.runtime import metric_names
-from wafersage.harness.prompting import SYSTEM_PROMPT, user_text
-from wafersage.harness.records import RunInfo, Sample, SentRequest
-from wafersage.harness.run import rewrite_samples, write_run_info
-from wafersage.harness.scoring import SCORES, SUMMARY, ItemScore, Summary
+from wafersage.harness.lmeval.task.runtime import metric_names
+from wafersage.harness.run.messages import SYSTEM_PROMPT, user_text
+from wafersage.harness.run.records import RunInfo, Sample, SentRequest
+from wafersage.harness.run.folder import rewrite_samples, write_run_info
+from wafersage.harness.scoring.score_run import SCORES, SUMMARY, ItemScore, Summary
 from wafersage.models.base import ModelResponse
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.tasks.bench.folder import Benchmark
 
 #: lm-eval metric -> its value in the harness summary (``Estimate.value``)
 SUMMARY_MEANS = {

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Callable
 
 from bench_factory import make_bench
-from wafersage.harness.records import RunInfo, Sample
-from wafersage.harness.runner import run_eval
-from wafersage.harness.scoring import score_run
+from wafersage.harness.run.records import RunInfo, Sample
+from wafersage.harness.run.runner import run_eval
+from wafersage.harness.scoring.score_run import score_run
 
 #: an answer that would run script in the page if it were inserted as HTML
 INJECTED = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> The failing dies sit in the center.'

@@ -1,7 +1,7 @@
 """Hand-made rubrics and items for the scorer's unit tests (the benchmark builder's output is used where it exists)."""
 from __future__ import annotations
 
-from wafersage.tasks.schema import MorphologyRubric, RootCauseRubric, Rubric, SpatialRubric, Term, VQAItem
+from wafersage.tasks.bench.schema import MorphologyRubric, RootCauseRubric, Rubric, SpatialRubric, Term, VQAItem
 
 
 def edge_loc_rubric(wafer_id: str = "w1") -> Rubric:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from wafersage.tasks.rubric import rubric_json
+from wafersage.tasks.synth.rubric import rubric_json
 
 
 def paper_rubric(rubric) -> dict:

@@ -6,10 +6,10 @@ import asyncio
 import pytest
 from bench_factory import make_bench
 
-from wafersage.harness.prompting import SYSTEM_PROMPT, build_request
+from wafersage.harness.run.messages import SYSTEM_PROMPT, build_request
 from wafersage.models.config import ModelConfigError
 from wafersage.models.registry import load_model
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.tasks.bench.folder import Benchmark
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from wafersage.harness.cache import ResponseCache, config_fingerprint
+from wafersage.harness.run.cache import ResponseCache, config_fingerprint
 from wafersage.models.base import ChatMessage, GenerationParams, ModelRequest, ModelResponse
 from wafersage.models.config import ModelConfig
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.harness.calibrate import (
+from wafersage.harness.scoring.calibrate import (
     Calibration, CalibrationConfig, CalibrationError, FeatureTable, calibrate, fit_item_constants, load_calibration,
     save_calibration,
 )
-from wafersage.harness.rules import Features, RuleConstants, evaluate
+from wafersage.harness.scoring.rules import Features, RuleConstants, evaluate
 
 DIMS = ("spatial", "morphology", "root_cause")
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from wafersage.tasks.clean import CleaningOptions, CleaningReport, clean
-from wafersage.tasks.generate import generate_maps
-from wafersage.tasks.geometry import measure
+from wafersage.tasks.synth.clean import CleaningOptions, CleaningReport, clean
+from wafersage.tasks.generate.generator import generate_maps
+from wafersage.tasks.geometry.measure import measure
 
 PATTERNS = ["Center", "Edge-Ring", "Scratch", "Near-full"]
 

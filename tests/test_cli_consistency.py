@@ -10,7 +10,7 @@ import click
 import pytest
 
 from wafersage.cli import main
-from wafersage.tasks.wafer import WaferMapError, canonical_label
+from wafersage.tasks.maps.wafer import WaferMapError, canonical_label
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

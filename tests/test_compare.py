@@ -11,7 +11,7 @@ from bench_factory import make_bench
 from judge_server import judge_reply, judge_yaml
 from report_factory import make_runs, scored_run, tamper
 from wafersage.cli import main
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.models.testing.server import ChatCompletionsServer
 from wafersage.reports.compare import compare_runs
 from wafersage.reports.results import NotComparable, load_result
 
@@ -84,7 +84,7 @@ def test_refuses_judged_against_unjudged_and_different_judges(runs, tmp_path, mo
 
 
 def test_unscored_run_is_refused(runs, tmp_path):
-    from wafersage.harness.runner import run_eval
+    from wafersage.harness.run.runner import run_eval
 
     run_eval(runs["bench"], "constant", out_dir=tmp_path / "raw", progress=False)
     result = gate(runs["oracle"], tmp_path / "raw")

@@ -13,7 +13,7 @@ from bench_factory import make_bench
 from wafersage.cli import main
 from wafersage.reports.compare import compare_runs, to_junit, to_markdown, verdict
 from wafersage.reports.results import load_result
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.tasks.bench.folder import Benchmark
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from PIL import Image
 
 from wafersage.cli import main
 from wafersage.demo import STEPS
-from wafersage.harness.scoring import Summary
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.harness.scoring.score_run import Summary
+from wafersage.models.testing.server import ChatCompletionsServer
 from wafersage.reports.leaderboard import Leaderboard
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.tasks.bench.folder import Benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 ANSWER = "The failing dies cluster in the center of the wafer."

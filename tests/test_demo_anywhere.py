@@ -9,9 +9,9 @@ from click.testing import CliRunner
 import wafersage
 from wafersage.cli import main
 from wafersage.demo import DEMO_CONFIG
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.specialist_classifier import classifier_for_benchmark
-from wafersage.tasks.synth import SynthConfig
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.classify.classifier import classifier_for_benchmark
+from wafersage.tasks.synth.build import SynthConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

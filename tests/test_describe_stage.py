@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.tasks.describe import (Describer, Description, DescriptionError, GeometryDescriber, ModelDescriber)
-from wafersage.tasks.generate import generate_map
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.rubric import build_rubric
+from wafersage.tasks.synth.describe import (Describer, Description, DescriptionError, GeometryDescriber, ModelDescriber)
+from wafersage.tasks.generate.generator import generate_map
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.synth.rubric import build_rubric
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

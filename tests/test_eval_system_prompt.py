@@ -9,10 +9,10 @@ import pytest
 import yaml
 from bench_factory import make_bench
 
-from wafersage.harness.cache import config_fingerprint
-from wafersage.harness.prompting import SYSTEM_PROMPT
-from wafersage.harness.run import load_run
-from wafersage.harness.runner import EvalUsageError, run_eval
+from wafersage.harness.run.cache import config_fingerprint
+from wafersage.harness.run.messages import SYSTEM_PROMPT
+from wafersage.harness.run.folder import load_run
+from wafersage.harness.run.runner import EvalUsageError, run_eval
 from wafersage.models.base import GenerationParams
 from wafersage.models.config import ModelConfig, ModelConfigError
 from wafersage.models.registry import resolve

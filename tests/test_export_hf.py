@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from wafersage.cli import main
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 CONFIG = {
     "name": "export-me", "seed": 3,

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from wafersage.tasks.file_writer import BackgroundFileWriter
+from wafersage.tasks.synth.file_writer import BackgroundFileWriter
 
 
 def test_writes_every_file_with_its_bytes(tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.harness.gaming import FITTED_STRATEGIES, STRATEGIES, corrupt, corruption_ladder, run_strategies
-from wafersage.harness.rules import RuleScorer
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.harness.scoring.gaming import FITTED_STRATEGIES, STRATEGIES, corrupt, corruption_ladder, run_strategies
+from wafersage.harness.scoring.rules import RuleScorer
+from wafersage.tasks.bench.folder import Benchmark
 
 #: train wafers the blind adversaries learn from (a sample keeps the suite fast; more only helps them a little)
 TRAIN_WAFERS = 60

@@ -6,13 +6,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from wafersage.tasks.generate import (
+from wafersage.tasks.generate.generator import (
     COMMON_SHAPES, MIXTURES, SHAPE_ROWS, SOLO_ONLY, generate_map, generate_maps, label_classes,
 )
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.patterns import PARAMETER_RANGES
-from wafersage.tasks.store import read_store, write_store
-from wafersage.tasks.wafer import FAIL, OFF, PATTERNS, WaferMapError
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.generate.patterns import PARAMETER_RANGES
+from wafersage.tasks.maps.store import read_store, write_store
+from wafersage.tasks.maps.wafer import FAIL, OFF, PATTERNS, WaferMapError
 
 TRUTH_KEYS = {
     "Center": {"x", "y", "radius"}, "Donut": {"r_inner", "r_outer"}, "Edge-Ring": {"width"},

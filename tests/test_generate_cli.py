@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from wafersage.cli import main
-from wafersage.tasks.store import read_store
+from wafersage.tasks.maps.store import read_store
 
 
 def run(*args: str):

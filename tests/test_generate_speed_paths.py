@@ -12,13 +12,13 @@ import math
 import numpy as np
 import pytest
 
-from wafersage.tasks import patterns
-from wafersage.tasks.generate import (
+from wafersage.tasks.generate import patterns
+from wafersage.tasks.generate.generator import (
     EDGE_EXCLUSIONS, OUTLINE_SHIFTS, _outline_frame, generate_map, label_classes, wafer_frame,
 )
-from wafersage.tasks.geometry import clock_of, zone_of
-from wafersage.tasks.patterns import DRAWERS, PARAMETER_RANGES, SCRATCH_MAX_R, Frame, background
-from wafersage.tasks.wafer import FAIL, LABELS, OFF, PASS, WaferMap, WaferMapError, canonical_label
+from wafersage.tasks.geometry.measure import clock_of, zone_of
+from wafersage.tasks.generate.patterns import DRAWERS, PARAMETER_RANGES, SCRATCH_MAX_R, Frame, background
+from wafersage.tasks.maps.wafer import FAIL, LABELS, OFF, PASS, WaferMap, WaferMapError, canonical_label
 
 SHAPES = [(52, 52), (25, 27), (32, 29), (49, 39)]
 FRAMES = [_outline_frame(shape, exclusion, shift, -shift) for shape in SHAPES

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wafersage.tasks.features import FEATURE_NAMES, features
-from wafersage.tasks.geometry import QUADRANTS, ZONES, Geometry, clock_of, measure, polar, zone_of
-from wafersage.tasks.wafer import FAIL, OFF, PASS, WaferMap
+from wafersage.tasks.geometry.features import FEATURE_NAMES, features
+from wafersage.tasks.geometry.measure import QUADRANTS, ZONES, Geometry, clock_of, measure, polar, zone_of
+from wafersage.tasks.maps.wafer import FAIL, OFF, PASS, WaferMap
 
 
 def disc(rows: int = 52, cols: int = 52) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

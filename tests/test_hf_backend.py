@@ -13,7 +13,7 @@ from PIL import Image
 from wafersage.models.base import ChatMessage, GenerationParams, Model, ModelRequest
 from wafersage.models.config import ModelConfigError
 from wafersage.models.registry import load_model
-from wafersage.tasks.palette import COLOUR
+from wafersage.tasks.maps.palette import COLOUR
 
 pytestmark = pytest.mark.torch
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from bench_factory import make_bench
-from wafersage.harness.records import RunInfo, Sample
-from wafersage.harness.runner import run_eval
+from wafersage.harness.run.records import RunInfo, Sample
+from wafersage.harness.run.runner import run_eval
 from wafersage.models.base import GenerationParams
 
 pytestmark = pytest.mark.torch

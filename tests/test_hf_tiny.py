@@ -50,7 +50,7 @@ def test_tiny_tokenizer_round_trips_wafer_text(tiny_qwen_dir):
 def test_seed_decides_the_weights_not_the_tokenizer(tiny_qwen_dir, tmp_path):
     from safetensors.numpy import load_file
 
-    from wafersage.models.tiny import build_tiny_qwen3_vl
+    from wafersage.models.testing.tiny import build_tiny_qwen3_vl
 
     again = load_file(build_tiny_qwen3_vl(tmp_path / "again", seed=0) / "model.safetensors")
     first = load_file(tiny_qwen_dir / "model.safetensors")

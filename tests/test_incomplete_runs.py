@@ -13,8 +13,8 @@ from report_factory import scored_run
 
 from bench_factory import make_bench
 from wafersage.cli import main
-from wafersage.harness.runner import run_eval
-from wafersage.harness.scoring import IncompleteRunWarning, Summary, score_run
+from wafersage.harness.run.runner import run_eval
+from wafersage.harness.scoring.score_run import IncompleteRunWarning, Summary, score_run
 from wafersage.reports.cli import write_report
 from wafersage.reports.results import load_result
 

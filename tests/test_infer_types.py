@@ -6,9 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.infer import infer_types
-from wafersage.tasks.wafer import FAIL, OFF, PASS, WaferMap
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.geometry.infer import infer_types
+from wafersage.tasks.maps.wafer import FAIL, OFF, PASS, WaferMap
 
 N = 52
 
@@ -65,7 +65,7 @@ def test_generated_single_patterns_are_mostly_read_right(synth_stage_maps):
 
 
 def test_inferred_types_are_canonical_and_ordered(synth_stage_maps):
-    from wafersage.tasks.wafer import LABELS
+    from wafersage.tasks.maps.wafer import LABELS
 
     for geom in synth_stage_maps[1]:
         types = infer_types(geom)

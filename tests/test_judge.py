@@ -7,12 +7,12 @@ import pytest
 
 from judge_server import judge_reply, judge_yaml
 from rule_factory import edge_loc_rubric, item
-from wafersage.harness.cache import ResponseCache
-from wafersage.harness.judge import (
+from wafersage.harness.run.cache import ResponseCache
+from wafersage.harness.scoring.judge import (
     JudgeReplyError, JudgeSettings, LLMJudge, parse_reply, render_prompt, template_sha256,
 )
 from wafersage.models.registry import load_model, resolve
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.models.testing.server import ChatCompletionsServer
 
 
 def test_parse_reply_variants():

@@ -13,12 +13,12 @@ import yaml
 from lmeval_factory import assert_item_metrics_equal, assert_means_equal, metrics_for, read_scores, write_run
 from PIL import Image
 
-from wafersage.harness.lmeval_export import export_task_folder
-from wafersage.harness.lmeval_task.runtime import metric_names
-from wafersage.harness.runner import run_eval
-from wafersage.harness.scoring import score_run
-from wafersage.models.testing_server import ChatCompletionsServer
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.harness.lmeval.task_folder import export_task_folder
+from wafersage.harness.lmeval.task.runtime import metric_names
+from wafersage.harness.run.runner import run_eval
+from wafersage.harness.scoring.score_run import score_run
+from wafersage.models.testing.server import ChatCompletionsServer
+from wafersage.tasks.bench.folder import Benchmark
 
 pytest.importorskip("lm_eval", reason="the lm-eval integration needs lm-eval (pip install -e '.[lmeval]')")
 pytest.importorskip("tenacity", reason="lm-eval's API models need lm-eval[api] (pip install -e '.[lmeval]')")

@@ -13,13 +13,13 @@ from lmeval_factory import assert_item_metrics_equal, assert_means_equal, metric
 from PIL import Image
 
 from wafersage.cli import main
-from wafersage.harness.calibrate import CalibrationConfig, FeatureTable, calibrate, save_calibration
-from wafersage.harness.lmeval_task.runtime import CONFIG_FILE, TaskFolderError, TaskRuntime
-from wafersage.harness.prompting import SYSTEM_PROMPT, build_request
-from wafersage.harness.rules import RuleConstants, RuleScorer
+from wafersage.harness.scoring.calibrate import CalibrationConfig, FeatureTable, calibrate, save_calibration
+from wafersage.harness.lmeval.task.runtime import CONFIG_FILE, TaskFolderError, TaskRuntime
+from wafersage.harness.run.messages import SYSTEM_PROMPT, build_request
+from wafersage.harness.scoring.rules import RuleConstants, RuleScorer
 from wafersage.models.config import TRAINING_MANIFEST
-from wafersage.tasks.benchmark import Benchmark, write_manifest
-from wafersage.tasks.schema import CATEGORIES
+from wafersage.tasks.bench.folder import Benchmark, write_manifest
+from wafersage.tasks.bench.schema import CATEGORIES
 
 pytest.importorskip("lm_eval", reason="the lm-eval integration needs lm-eval (pip install -e '.[lmeval]')")
 from lm_eval.tasks import TaskManager  # noqa: E402

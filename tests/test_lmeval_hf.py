@@ -6,11 +6,11 @@ import pytest
 import yaml
 from lmeval_factory import assert_item_metrics_equal, assert_means_equal, metrics_for, read_scores, write_run
 
-from wafersage.harness.lmeval_export import export_task_folder
-from wafersage.harness.lmeval_task.runtime import metric_names
-from wafersage.harness.runner import run_eval
-from wafersage.harness.scoring import score_run
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.harness.lmeval.task_folder import export_task_folder
+from wafersage.harness.lmeval.task.runtime import metric_names
+from wafersage.harness.run.runner import run_eval
+from wafersage.harness.scoring.score_run import score_run
+from wafersage.tasks.bench.folder import Benchmark
 
 pytest.importorskip("lm_eval", reason="the lm-eval integration needs lm-eval (pip install -e '.[lmeval]')")
 pytestmark = [pytest.mark.slow, pytest.mark.torch]

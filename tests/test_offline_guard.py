@@ -11,7 +11,7 @@ from wafersage.models.config import ModelConfig
 from wafersage.models.offline import OfflineError, check_endpoint, is_loopback
 from wafersage.models.openai_backend import OpenAIModel
 from wafersage.models.registry import load_model, resolve
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.models.testing.server import ChatCompletionsServer
 
 
 def config(url: str, **common) -> ModelConfig:

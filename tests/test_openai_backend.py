@@ -12,7 +12,7 @@ from PIL import Image
 from wafersage.models.base import ChatMessage, GenerationParams, ModelRequest, ModelResponse
 from wafersage.models.config import ModelConfig
 from wafersage.models.openai_backend import OpenAIModel
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.models.testing.server import ChatCompletionsServer
 
 
 def make_model(url: str, **options) -> OpenAIModel:

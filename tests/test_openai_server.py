@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from wafersage.models.testing_server import ChatCompletionsServer, ServerSettings
+from wafersage.models.testing.server import ChatCompletionsServer, ServerSettings
 
 
 def post(url: str, body: dict | bytes) -> tuple[int, bytes, dict]:
@@ -103,7 +103,7 @@ def test_settings_are_checked():
 
 
 def test_command_line_prints_its_url_and_serves():
-    process = subprocess.Popen([sys.executable, "-m", "wafersage.models.testing_server", "--port", "0",
+    process = subprocess.Popen([sys.executable, "-m", "wafersage.models.testing.server", "--port", "0",
                                 "--latency-ms", "5", "--reply-text", "Edge-Ring."], stdout=subprocess.PIPE, text=True)
     try:
         url = process.stdout.readline().strip()

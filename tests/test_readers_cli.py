@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from wafersage.cli import main
-from wafersage.tasks.readers import MapSourceError, read_maps
-from wafersage.tasks.store import INDEX, read_store
+from wafersage.tasks.maps.readers import MapSourceError, read_maps
+from wafersage.tasks.maps.store import INDEX, read_store
 
 
 def _mixed(tmp_path, count: int = 7, bad_row: int | None = None):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wafersage.tasks.palette import COLOUR, GREY
-from wafersage.tasks.readers import MapSourceError, read_maps
+from wafersage.tasks.maps.palette import COLOUR, GREY
+from wafersage.tasks.maps.readers import MapSourceError, read_maps
 
 
 def _grid(rows: int = 9, cols: int = 11, fail: tuple[int, int] = (4, 5)) -> np.ndarray:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wafersage.tasks.generate import generate_map
-from wafersage.tasks.readers import MapSourceError, read_maps
-from wafersage.tasks.readers.images import undo_upscaling
-from wafersage.tasks.render import render_png
+from wafersage.tasks.generate.generator import generate_map
+from wafersage.tasks.maps.readers import MapSourceError, read_maps
+from wafersage.tasks.maps.readers.images import undo_upscaling
+from wafersage.tasks.maps.render import render_png
 
 SHAPES = [(52, 52), (35, 30), (26, 27), (49, 39), (60, 41), (9, 11), (25, 60)]
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from readers_legacy_pickle import lswmd_frame, write_legacy_lswmd
 
-from wafersage.tasks.readers import MapSourceError, read_maps
-from wafersage.tasks.readers.lswmd import load_frame
+from wafersage.tasks.maps.readers import MapSourceError, read_maps
+from wafersage.tasks.maps.readers.lswmd import load_frame
 
 
 def _grid(fail_at: tuple[int, int] = (1, 1), size: int = 5) -> np.ndarray:

@@ -7,9 +7,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from wafersage.tasks.readers import MapSourceError, read_maps
-from wafersage.tasks.readers.mixedwm38 import LABEL_ORDER, read_mixedwm38
-from wafersage.tasks.wafer import canonical_label
+from wafersage.tasks.maps.readers import MapSourceError, read_maps
+from wafersage.tasks.maps.readers.mixedwm38 import LABEL_ORDER, read_mixedwm38
+from wafersage.tasks.maps.wafer import canonical_label
 
 HOT = np.array([
     [0, 0, 0, 0, 0, 0, 0, 0],  # normal

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wafersage.tasks.generate import generate_maps
-from wafersage.tasks.palette import COLOUR, GREY, decode_colour, decode_grey
-from wafersage.tasks.render import RenderError, contact_sheet, render_array, render_png, save_png
+from wafersage.tasks.generate.generator import generate_maps
+from wafersage.tasks.maps.palette import COLOUR, GREY, decode_colour, decode_grey
+from wafersage.tasks.maps.render import RenderError, contact_sheet, render_array, render_png, save_png
 
 
 @pytest.fixture(scope="module")

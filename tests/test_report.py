@@ -14,9 +14,9 @@ from judge_server import judge_reply, judge_yaml
 from report_factory import INJECTED, make_runs, scored_run, tamper
 from bench_factory import make_bench
 from wafersage.cli import main
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.models.testing.server import ChatCompletionsServer
 from wafersage.reports.charts import heatmap_values, pareto_front
-from wafersage.reports.export import to_csv, to_markdown
+from wafersage.reports.tables import to_csv, to_markdown
 from wafersage.reports.html import render_html
 from wafersage.reports.leaderboard import Leaderboard, build_leaderboard
 from wafersage.reports.results import NotComparable, ReportInputError, load_result, load_results
@@ -117,7 +117,7 @@ def test_cli_writes_every_format(runs, tmp_path):
 def test_refuses_unscored_stale_and_mixed_runs(runs, tmp_path):
     unscored = tmp_path / "unscored"
     bench = runs["bench"]
-    from wafersage.harness.runner import run_eval
+    from wafersage.harness.run.runner import run_eval
 
     run_eval(bench, "constant", out_dir=unscored, progress=False)
     with pytest.raises(ReportInputError, match=r"not scored yet.*wafersage score"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.harness.calibrate import CalibrationError
-from wafersage.harness.gaming import NOT_DEGENERATE_ON, STRATEGIES, corrupt
-from wafersage.harness.rules import RuleConstants, RuleScorer
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.harness.scoring.calibrate import CalibrationError
+from wafersage.harness.scoring.gaming import NOT_DEGENERATE_ON, STRATEGIES, corrupt
+from wafersage.harness.scoring.rules import RuleConstants, RuleScorer
+from wafersage.tasks.bench.folder import Benchmark
 from wafersage.training.config import RewardSettings
 from wafersage.training.data import format_target
 from wafersage.training.rewards import RubricReward, completion_text, is_well_formed, solution_text
@@ -96,7 +96,7 @@ def test_trl_signature_logs_parts_and_rejects_unknown_items(bench):
 
 
 def test_calibrated_constants_are_used(bench, tmp_path):
-    from wafersage.harness.calibrate import CalibrationConfig, FeatureTable, calibrate, save_calibration
+    from wafersage.harness.scoring.calibrate import CalibrationConfig, FeatureTable, calibrate, save_calibration
 
     scorer = RuleScorer(bench.rubrics)
     rubric_items = [it for it in bench.all_items if it.category in ("spatial", "morphology", "root_cause")]

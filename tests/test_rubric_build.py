@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from wafersage.tasks.describe import Description
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.knowledge import KnowledgeError, load_knowledge
-from wafersage.tasks.rubric import MAX_AVOID, ModelRubricBuilder, build_rubric, choose_avoid, rubric_json
-from wafersage.tasks.schema import Term
-from wafersage.tasks.wafer import FAIL, LABELS, OFF, PASS, WaferMap
+from wafersage.tasks.synth.describe import Description
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.synth.knowledge import KnowledgeError, load_knowledge
+from wafersage.tasks.synth.rubric import MAX_AVOID, ModelRubricBuilder, build_rubric, choose_avoid, rubric_json
+from wafersage.tasks.bench.schema import Term
+from wafersage.tasks.maps.wafer import FAIL, LABELS, OFF, PASS, WaferMap
 
 N = 52
 

@@ -6,11 +6,11 @@ import pytest
 from pydantic import ValidationError
 
 from rule_factory import center_rubric, edge_loc_rubric, item
-from wafersage.harness.matching import mentioned_types, normalise, term_score, yes_no
-from wafersage.harness.rules import RuleConstants, RuleScorer
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.schema import MorphologyRubric, Rubric, SpatialRubric
-from wafersage.tasks.vocab import DENSITY_TERMS, DISTRIBUTION_TERMS, PATTERN_TERMS, STRUCTURE_TERMS, ZONE_TERMS
+from wafersage.harness.scoring.matching import mentioned_types, normalise, term_score, yes_no
+from wafersage.harness.scoring.rules import RuleConstants, RuleScorer
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.bench.schema import MorphologyRubric, Rubric, SpatialRubric
+from wafersage.tasks.synth.vocab import DENSITY_TERMS, DISTRIBUTION_TERMS, PATTERN_TERMS, STRUCTURE_TERMS, ZONE_TERMS
 
 SPATIAL_Q = "Where on the wafer are the failing dies located?"
 #: the paper's formula alone: no stuffing or contradiction guard
@@ -105,7 +105,7 @@ def test_reference_answers_of_a_real_benchmark_score_full(scorer_bench):
 def _generated_rubric(zone: str = "edge", density: str = "moderate", distribution: str = "localized",
                       clocks=(7,), pattern: str = "Edge-Loc") -> Rubric:
     """A rubric worded like the benchmark builder's (vocabulary terms with their synonyms)."""
-    from wafersage.tasks.vocab import CLOCK_TERMS
+    from wafersage.tasks.synth.vocab import CLOCK_TERMS
 
     return Rubric(
         wafer_id="g1", defect_types=[pattern], summary="s",

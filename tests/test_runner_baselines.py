@@ -8,10 +8,10 @@ from bench_factory import make_bench
 from click.testing import CliRunner
 
 from wafersage.cli import main
-from wafersage.harness.estimate import CostEstimate
-from wafersage.harness.run import SAMPLES, RunFolderError, load_run, read_samples
-from wafersage.harness.runner import EvalUsageError, run_eval
-from wafersage.tasks.benchmark import Benchmark, BenchmarkError
+from wafersage.harness.run.estimate import CostEstimate
+from wafersage.harness.run.folder import SAMPLES, RunFolderError, load_run, read_samples
+from wafersage.harness.run.runner import EvalUsageError, run_eval
+from wafersage.tasks.bench.folder import Benchmark, BenchmarkError
 
 
 @pytest.fixture(scope="module")

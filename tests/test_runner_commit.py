@@ -6,13 +6,13 @@ import asyncio
 import pytest
 from bench_factory import make_bench
 
-from wafersage.harness.cache import ResponseCache
-from wafersage.harness.records import Sample, SentRequest
-from wafersage.harness.run import SampleWriter, read_samples
-from wafersage.harness.runner import run_eval
+from wafersage.harness.run.cache import ResponseCache
+from wafersage.harness.run.records import Sample, SentRequest
+from wafersage.harness.run.folder import SampleWriter, read_samples
+from wafersage.harness.run.runner import run_eval
 from wafersage.models.base import ModelResponse
 from wafersage.models.config import ModelConfig
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.models.testing.server import ChatCompletionsServer
 
 
 def sample(index: int) -> Sample:

@@ -14,9 +14,9 @@ from bench_factory import make_bench
 from click.testing import CliRunner
 
 from wafersage.cli import main
-from wafersage.harness.run import SAMPLES, load_run, read_samples
-from wafersage.harness.runner import run_eval
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.harness.run.folder import SAMPLES, load_run, read_samples
+from wafersage.harness.run.runner import run_eval
+from wafersage.models.testing.server import ChatCompletionsServer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,13 +6,13 @@ import asyncio
 import pytest
 from bench_factory import make_bench
 
-from wafersage.harness.cache import ResponseCache
-from wafersage.harness.records import Sample
-from wafersage.harness.run import SampleWriter, load_run, read_samples
-from wafersage.harness.runner import make_units, run_eval, run_units
+from wafersage.harness.run.cache import ResponseCache
+from wafersage.harness.run.records import Sample
+from wafersage.harness.run.folder import SampleWriter, load_run, read_samples
+from wafersage.harness.run.runner import make_units, run_eval, run_units
 from wafersage.models.base import GenerationParams, ModelRequest, ModelResponse
 from wafersage.models.config import ModelConfig
-from wafersage.tasks.benchmark import Benchmark
+from wafersage.tasks.bench.folder import Benchmark
 
 
 class RecordingModel:

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from judge_server import judge_reply, judge_yaml
 from wafersage.cli import main
-from wafersage.harness.records import Sample
-from wafersage.harness.runner import run_eval
-from wafersage.models.testing_server import ChatCompletionsServer
+from wafersage.harness.run.records import Sample
+from wafersage.harness.run.runner import run_eval
+from wafersage.models.testing.server import ChatCompletionsServer
 
 LIMIT = 100
 
@@ -96,7 +96,7 @@ def test_clear_errors(runs, tmp_path):
 
 
 def test_only_the_solution_block_is_scored():
-    from wafersage.harness.answers import scored_answer
+    from wafersage.harness.scoring.answers import scored_answer
 
     assert scored_answer("<REASONING>center? edge?</REASONING><SOLUTION>Failures ring the edge.</SOLUTION>") == \
         "Failures ring the edge."

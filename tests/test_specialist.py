@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from wafersage.harness.prompting import build_request
+from wafersage.harness.run.messages import build_request
 from wafersage.models.config import ModelConfigError
 from wafersage.models.registry import load_model
 from wafersage.models.specialist import SpecialistModel, consistency_answer
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.schema import CATEGORIES
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.bench.schema import CATEGORIES
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 #: files holding what the specialist must never see: reference answers, rubrics, descriptions
 FORBIDDEN = {"items.jsonl", "rubrics.jsonl", "descriptions.jsonl"}

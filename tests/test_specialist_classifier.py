@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from wafersage.cli import main
-from wafersage.tasks import specialist_classifier as sc
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.splits import grid_hash
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.tasks.classify import classifier as sc
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.bench.splits import grid_hash
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 TRAIN_TEST = {
     "name": "classifier-test", "seed": 4,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from wafersage.tasks.splits import SplitFractions, assign_splits, grid_hash
-from wafersage.tasks.wafer import WaferMap
+from wafersage.tasks.bench.splits import SplitFractions, assign_splits, grid_hash
+from wafersage.tasks.maps.wafer import WaferMap
 
 LABELS = ["Center", "Scratch", "Donut", "none"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.harness import stats
+from wafersage.harness.scoring import stats
 
 
 def clustered(n_wafers=60, per=8, seed=0, shift=0.0):

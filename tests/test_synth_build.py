@@ -11,9 +11,9 @@ import yaml
 from click.testing import CliRunner
 
 from wafersage.cli import main
-from wafersage.tasks.benchmark import Benchmark, BenchmarkError
-from wafersage.tasks.schema import SPLITS
-from wafersage.tasks.synth import SynthConfig, SynthConfigError, build_benchmark
+from wafersage.tasks.bench.folder import Benchmark, BenchmarkError
+from wafersage.tasks.bench.schema import SPLITS
+from wafersage.tasks.synth.build import SynthConfig, SynthConfigError, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {
@@ -160,9 +160,9 @@ def test_cli_builds_and_refuses_to_overwrite(tmp_path):
 
 def test_model_describer_path_keeps_failures(tmp_path):
     """describe_with: a plain callable stands in for a model; invalid rubrics end in failures.jsonl, not dropped."""
-    from wafersage.tasks.generate import generate_maps
-    from wafersage.tasks.geometry import measure
-    from wafersage.tasks.rubric import build_rubric, rubric_json
+    from wafersage.tasks.generate.generator import generate_maps
+    from wafersage.tasks.geometry.measure import measure
+    from wafersage.tasks.synth.rubric import build_rubric, rubric_json
 
     reference = next(generate_maps(1, 0, patterns=["Center"], mixtures=False))
     reply = rubric_json(build_rubric(reference, measure(reference)))

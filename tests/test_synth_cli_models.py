@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from served_vlm import last_user_text, paper_rubric
 from wafersage.cli import main
-from wafersage.models.testing_server import ChatCompletionsServer
-from wafersage.tasks.benchmark import Benchmark
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.rubric import build_rubric
-from wafersage.tasks.synth import SynthConfig, load_maps
-from wafersage.tasks.vqa import make_items
+from wafersage.models.testing.server import ChatCompletionsServer
+from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.synth.rubric import build_rubric
+from wafersage.tasks.synth.build import SynthConfig, load_maps
+from wafersage.tasks.synth.vqa import make_items
 
 CONFIG = {"name": "served-synth", "seed": 5, "source": {"kind": "generated", "n": 5, "size": [30, 30],
                                                         "patterns": ["Center", "Scratch", "Edge-Ring"],

@@ -15,12 +15,12 @@ from served_vlm import last_user_text, paper_rubric
 from wafersage.models.base import ChatMessage, ModelRequest
 from wafersage.models.config import ModelConfig
 from wafersage.models.registry import load_model
-from wafersage.models.testing_server import ChatCompletionsServer
-from wafersage.tasks.describe import ModelDescriber
-from wafersage.tasks.generate import generate_map
-from wafersage.tasks.geometry import measure
-from wafersage.tasks.rubric import ModelRubricBuilder, build_rubric
-from wafersage.tasks.vqa import ModelVQAWriter, make_items
+from wafersage.models.testing.server import ChatCompletionsServer
+from wafersage.tasks.synth.describe import ModelDescriber
+from wafersage.tasks.generate.generator import generate_map
+from wafersage.tasks.geometry.measure import measure
+from wafersage.tasks.synth.rubric import ModelRubricBuilder, build_rubric
+from wafersage.tasks.synth.vqa import ModelVQAWriter, make_items
 
 
 

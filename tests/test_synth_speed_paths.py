@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.tasks import geometry
-from wafersage.tasks.generate import generate_maps
-from wafersage.tasks.geometry import MEASURE_BATCH, measure, measure_many
-from wafersage.tasks.render import render_array
-from wafersage.tasks.wafer import FAIL, OFF, PASS
+from wafersage.tasks.geometry import measure as geometry
+from wafersage.tasks.generate.generator import generate_maps
+from wafersage.tasks.geometry.measure import MEASURE_BATCH, measure, measure_many
+from wafersage.tasks.maps.render import render_array
+from wafersage.tasks.maps.wafer import FAIL, OFF, PASS
 
 
 def _variants(grids: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -88,7 +88,7 @@ def test_clock_of_one_point_matches_the_vectorised_formula():
 def test_setting_the_split_keeps_everything_else_and_leaves_the_original_alone():
     from dataclasses import replace
 
-    from wafersage.tasks.synth import _with_split
+    from wafersage.tasks.synth.build import _with_split
 
     wafer = next(iter(generate_maps(1, 4, size=(30, 30))))
     fast, plain = _with_split(wafer, "val"), replace(wafer, split="val")
@@ -101,7 +101,7 @@ def test_setting_the_split_keeps_everything_else_and_leaves_the_original_alone()
 def test_store_default_level_writes_the_bytes_of_savez_compressed(tmp_path):
     import io
 
-    from wafersage.tasks.store import write_store
+    from wafersage.tasks.maps.store import write_store
 
     maps = list(generate_maps(25, 9))
     write_store(maps, tmp_path)
@@ -111,7 +111,7 @@ def test_store_default_level_writes_the_bytes_of_savez_compressed(tmp_path):
 
 
 def test_store_fast_level_reads_back_the_same_maps_and_is_reproducible(tmp_path):
-    from wafersage.tasks.store import read_store, write_store
+    from wafersage.tasks.maps.store import read_store, write_store
 
     maps = list(generate_maps(25, 9))
     for name in ("a", "b"):

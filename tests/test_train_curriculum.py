@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from wafersage.tasks.schema import VQAItem
+from wafersage.tasks.bench.schema import VQAItem
 from wafersage.training.config import CurriculumSettings
 from wafersage.training.curriculum import LEARNING, REVIEW, build_curriculum, interleave, ordered_entries
 

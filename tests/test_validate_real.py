@@ -7,9 +7,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from wafersage.cli import main
-from wafersage.tasks.readers import read_maps
-from wafersage.tasks.validate_real import validate
-from wafersage.tasks.wafer import WaferMap
+from wafersage.tasks.maps.readers import read_maps
+from wafersage.tasks.classify.validate_real import validate
+from wafersage.tasks.maps.wafer import WaferMap
 
 # the held-out real maps (fixture shared_holdout): only validate-real and this test read them (never tune on them)
 

@@ -8,12 +8,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from wafersage.tasks.facts import is_subtle
-from wafersage.tasks.rubric import build_rubric
-from wafersage.tasks.vqa import (CATEGORY_RANGES, ITEMS_RANGE, TEMPLATES, ModelVQAWriter, check_question,
+from wafersage.tasks.synth.facts import is_subtle
+from wafersage.tasks.synth.rubric import build_rubric
+from wafersage.tasks.synth.vqa import (CATEGORY_RANGES, ITEMS_RANGE, TEMPLATES, ModelVQAWriter, check_question,
                                  difficulty_of, make_items)
-from wafersage.tasks.vocab import NUMBER_WORDS
-from wafersage.tasks.wafer import LABELS
+from wafersage.tasks.synth.vocab import NUMBER_WORDS
+from wafersage.tasks.maps.wafer import LABELS
 
 
 @pytest.fixture(scope="module")

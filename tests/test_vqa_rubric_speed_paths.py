@@ -9,15 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wafersage.tasks.describe import GeometryDescriber
-from wafersage.tasks.phrasing import (FactSentences, morphology_sentence, root_cause_sentence, spatial_sentence,
+from wafersage.tasks.synth.describe import GeometryDescriber
+from wafersage.tasks.synth.phrasing import (FactSentences, morphology_sentence, root_cause_sentence, spatial_sentence,
                                       type_sentence)
-from wafersage.tasks.rubric import build_rubric
-from wafersage.tasks.schema import SpatialRubric
-from wafersage.tasks.synth import SynthConfig
-from wafersage.tasks.synth_stages import Stages
-from wafersage.tasks.vocab import CLOCK_TERMS, ZONE_TERMS
-from wafersage.tasks.vqa import make_items
+from wafersage.tasks.synth.rubric import build_rubric
+from wafersage.tasks.bench.schema import SpatialRubric
+from wafersage.tasks.synth.build import SynthConfig
+from wafersage.tasks.synth.stages import Stages
+from wafersage.tasks.synth.vocab import CLOCK_TERMS, ZONE_TERMS
+from wafersage.tasks.synth.vqa import make_items
 
 
 def _config() -> SynthConfig:
@@ -76,8 +76,8 @@ def test_cached_sentences_follow_every_field_they_state():
 
 def build_rubric_like(spatial: SpatialRubric):
     """A normal wafer's rubric with ``spatial`` in place of its own."""
-    from wafersage.tasks.generate import generate_map
-    from wafersage.tasks.geometry import measure
+    from wafersage.tasks.generate.generator import generate_map
+    from wafersage.tasks.geometry.measure import measure
 
     wafer = generate_map(["none"], rng=np.random.default_rng(1), wafer_id="n")
     return build_rubric(wafer, measure(wafer)).model_copy(update={"spatial": spatial})

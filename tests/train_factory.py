@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wafersage.tasks.synth import SynthConfig, build_benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 
 def build_train_bench(root: str | Path, n_wafers: int = 12, seed: int = 3) -> Path:

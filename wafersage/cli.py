@@ -42,10 +42,10 @@ COMMANDS: dict[str, str] = {
     "maps": "wafersage.cli:maps",
     "export": "wafersage.cli:export",
     "synth": "wafersage.harness.synth_cli:synth",
-    "validate-real": "wafersage.tasks.synth_cli:validate_real",
-    "eval": "wafersage.harness.eval_cli:eval_cmd",
-    "score": "wafersage.harness.score_cli:score",
-    "calibrate": "wafersage.harness.score_cli:calibrate",
+    "validate-real": "wafersage.tasks.classify.cli:validate_real",
+    "eval": "wafersage.harness.run.cli:eval_cmd",
+    "score": "wafersage.harness.scoring.cli:score",
+    "calibrate": "wafersage.harness.scoring.cli:calibrate",
     "report": "wafersage.reports.cli:report",
     "compare": "wafersage.reports.cli:compare",
     "train": "wafersage.training.cli:train",
@@ -59,17 +59,17 @@ def main() -> None:
 
 
 @click.group(cls=LazyGroup, lazy={
-    "generate": "wafersage.tasks.maps_cli:generate",
-    "show": "wafersage.tasks.maps_cli:show",
-    "import": "wafersage.tasks.readers.cli:import_maps",
+    "generate": "wafersage.tasks.cli:generate",
+    "show": "wafersage.tasks.cli:show",
+    "import": "wafersage.tasks.maps.readers.cli:import_maps",
 })
 def maps() -> None:
     """Generate, import and look at wafer maps."""
 
 
 @click.group(cls=LazyGroup, lazy={
-    "hf": "wafersage.tasks.export:export_hf",
-    "lm-eval": "wafersage.harness.lmeval_export:export_lm_eval",
+    "hf": "wafersage.tasks.bench.hf_export:export_hf",
+    "lm-eval": "wafersage.harness.lmeval.task_folder:export_lm_eval",
 })
 def export() -> None:
     """Export a benchmark to other formats (Hugging Face datasets / Parquet, lm-evaluation-harness tasks)."""

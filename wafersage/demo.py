@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .reports.leaderboard import Leaderboard
 
 #: the demo's synthesis config, shipped in the package so the demo runs from any folder
-DEMO_CONFIG = Path(__file__).with_name("tasks") / "configs" / "demo.yaml"
+DEMO_CONFIG = Path(__file__).parent / "tasks" / "synth" / "configs" / "demo.yaml"
 #: the built-in baselines, best to worst; the specialist only where its backend imports
 BASELINES = ("oracle", "specialist", "random", "constant")
 SPLIT = "test"
@@ -55,8 +55,8 @@ class DemoContext:
 
 
 def step_benchmark(ctx: DemoContext) -> str:
-    from .tasks.benchmark import Benchmark, BenchmarkError
-    from .tasks.synth import SynthConfig, build_benchmark
+    from .tasks.bench.folder import Benchmark, BenchmarkError
+    from .tasks.synth.build import SynthConfig, build_benchmark
 
     config = SynthConfig.from_yaml(ctx.config_path)
     target = ctx.work / "bench"
@@ -75,8 +75,8 @@ def step_benchmark(ctx: DemoContext) -> str:
 
 
 def step_contact_sheet(ctx: DemoContext) -> str:
-    from .tasks.benchmark import Benchmark
-    from .tasks.render import contact_sheet
+    from .tasks.bench.folder import Benchmark
+    from .tasks.maps.render import contact_sheet
 
     wafers = list(Benchmark.load(ctx.bench, verify=False).wafers(SPLIT))[:64]
     path = ctx.files["contact_sheet"] = ctx.work / "maps.png"
@@ -127,8 +127,8 @@ def step_models(ctx: DemoContext) -> str:
 
 
 def step_evaluate(ctx: DemoContext) -> str:
-    from .harness.runner import EvalUsageError, run_eval
-    from .tasks.benchmark import Benchmark
+    from .harness.run.runner import EvalUsageError, run_eval
+    from .tasks.bench.folder import Benchmark
 
     runs_root = ctx.work / "runs" / Benchmark.load(ctx.bench, verify=False).hash[:12]
     for config in ctx.models:
@@ -150,9 +150,9 @@ def step_evaluate(ctx: DemoContext) -> str:
 
 
 def _judge(spec: str, folder: Path):
-    from .harness.cache import ResponseCache
-    from .harness.judge import LLMJudge
-    from .harness.runner import default_cache_path
+    from .harness.run.cache import ResponseCache
+    from .harness.scoring.judge import LLMJudge
+    from .harness.run.runner import default_cache_path
     from .models.registry import load_model
 
     config = resolve(spec)
@@ -160,7 +160,7 @@ def _judge(spec: str, folder: Path):
 
 
 def step_score(ctx: DemoContext) -> str:
-    from .harness.scoring import score_run
+    from .harness.scoring.score_run import score_run
 
     for name, folder in ctx.runs.items():
         summary = score_run(folder, judge=_judge(ctx.judge, folder) if ctx.judge else None, progress=False)
@@ -222,7 +222,7 @@ def run_demo(ctx: DemoContext) -> DemoContext:
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="synthesis config of the benchmark [default: the packaged demo config, "
-                   "wafersage/tasks/configs/demo.yaml]")
+                   "wafersage/tasks/synth/configs/demo.yaml]")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
               show_default=True, help="folder for the benchmark, runs, caches and exports")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("leaderboard.html"),

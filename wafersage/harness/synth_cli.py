@@ -17,10 +17,10 @@ from rich.console import Console
 
 from ..models.config import ModelConfig, ModelConfigError
 from ..models.registry import resolve
-from ..tasks.benchmark import Benchmark
-from .cache import ResponseCache
-from .model_caller import DEFAULT_MAX_TOKENS, ModelCaller
-from .runner import default_cache_path
+from ..tasks.bench.folder import Benchmark
+from .run.cache import ResponseCache
+from .run.model_caller import DEFAULT_MAX_TOKENS, ModelCaller
+from .run.runner import default_cache_path
 
 
 def _callers(stack: ExitStack, specs: dict[str, str | None], cache: ResponseCache,
@@ -60,8 +60,8 @@ def _callers(stack: ExitStack, specs: dict[str, str | None], cache: ResponseCach
 def synth(config_path: Path, out_dir: Path, seed: int | None, describe_model: str | None, writer_model: str | None,
           cache_path: Path | None, max_tokens: int, force: bool, quiet: bool) -> None:
     """Build a benchmark: maps -> clean -> split -> describe -> rubrics -> VQA items -> images -> manifest."""
-    from ..tasks.synth import SynthConfig, SynthConfigError, build_benchmark
-    from ..tasks.wafer import WaferMapError
+    from ..tasks.synth.build import SynthConfig, SynthConfigError, build_benchmark
+    from ..tasks.maps.wafer import WaferMapError
 
     console = Console(stderr=True)
     try:

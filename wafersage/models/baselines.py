@@ -3,7 +3,7 @@
 They bound a leaderboard: the oracle returns each item's reference answer (the ceiling a scorer should give full
 marks), the constant model always says one plausible sentence and the random model says plausible but random
 things (floors that a sound scorer must rank low). They read the benchmark context from
-``request.metadata`` (``item_id``, ``category``, ``bench_dir``), which :mod:`wafersage.harness.prompting` sets.
+``request.metadata`` (``item_id``, ``category``, ``bench_dir``), which :mod:`wafersage.harness.run.messages` sets.
 Tokens are counted roughly as words; cost is 0.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..tasks.benchmark import Benchmark
-from ..tasks.wafer import PATTERNS
+from ..tasks.bench.folder import Benchmark
+from ..tasks.maps.wafer import PATTERNS
 from .base import ModelRequest, ModelResponse
 from .config import ModelConfig
 
@@ -94,7 +94,7 @@ def _metadata(request: ModelRequest, key: str) -> str:
         return str(request.metadata[key])
     except KeyError:
         raise KeyError(
-            f"request has no metadata {key!r}; build requests with wafersage.harness.prompting.build_request"
+            f"request has no metadata {key!r}; build requests with wafersage.harness.run.messages.build_request"
         ) from None
 
 

@@ -40,7 +40,7 @@ class ModelConfig(BaseModel):
     source: str | None = Field(None, description="where this config came from (file path or shorthand)")
     system_prompt: str | None = Field(
         None, min_length=1, description="system turn sent with every benchmark question (any backend); null uses "
-                                        "wafersage.harness.prompting.SYSTEM_PROMPT. hf:PATH / vllm:PATH take it from "
+                                        "wafersage.harness.run.messages.SYSTEM_PROMPT. hf:PATH / vllm:PATH take it from "
                                         "PATH/wafersage_training.json when the model was trained by wafersage")
 
     @property

@@ -3,10 +3,10 @@
 The non-LLM bar a VLM should beat. Per question it reads, from the benchmark folder in ``metadata['bench_dir']``,
 the grid of ``metadata['wafer_id']`` — the map only: never the items' reference answers, the rubrics, the
 descriptions, or the wafer's stored labels and generator truth. It predicts the defect types with
-:class:`~wafersage.tasks.specialist_classifier.DefectClassifier` (trained on the benchmark's train split only,
+:class:`~wafersage.tasks.classify.classifier.DefectClassifier` (trained on the benchmark's train split only,
 cached per benchmark hash), measures the geometry, and states the facts of that *prediction*: a rubric built from a
-map whose labels are the predicted ones (:func:`~wafersage.tasks.rubric.build_rubric`), phrased by
-:mod:`wafersage.tasks.phrasing`. So a wrong class gives wrong morphology and root cause, as it should.
+map whose labels are the predicted ones (:func:`~wafersage.tasks.synth.rubric.build_rubric`), phrased by
+:mod:`wafersage.tasks.synth.phrasing`. So a wrong class gives wrong morphology and root cause, as it should.
 
 Per category (``metadata['category']``): defect type -> the predicted types; spatial -> zones, distribution and
 clock positions, led by the clock, quadrant or radial zone when the question asks for one; morphology -> the
@@ -24,14 +24,14 @@ from typing import Sequence
 import numpy as np
 from pydantic import Field
 
-from ..tasks.benchmark import Benchmark
-from ..tasks.geometry import Geometry, measure
-from ..tasks.phrasing import morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
-from ..tasks.rubric import build_rubric
-from ..tasks.schema import Rubric
-from ..tasks.specialist_classifier import DefectClassifier, classifier_for_benchmark
-from ..tasks.vocab import CLOCK_TERM_RE, CLOCK_TERMS, NUMBER_WORDS, PATTERN_TERMS, QUADRANT_TERMS, ZONE_TERMS
-from ..tasks.wafer import PATTERNS, WaferMap
+from ..tasks.bench.folder import Benchmark
+from ..tasks.geometry.measure import Geometry, measure
+from ..tasks.synth.phrasing import morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
+from ..tasks.synth.rubric import build_rubric
+from ..tasks.bench.schema import Rubric
+from ..tasks.classify.classifier import DefectClassifier, classifier_for_benchmark
+from ..tasks.synth.vocab import CLOCK_TERM_RE, CLOCK_TERMS, NUMBER_WORDS, PATTERN_TERMS, QUADRANT_TERMS, ZONE_TERMS
+from ..tasks.maps.wafer import PATTERNS, WaferMap
 from .base import ModelRequest, ModelResponse
 from .baselines import BaselineOptions, _Baseline, _metadata
 from .config import ModelConfig

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 from typing import Any, Sequence
 
-from ..harness.calibrate import Calibration
-from ..tasks.benchmark import Benchmark, BenchmarkError
+from ..harness.scoring.calibrate import Calibration
+from ..tasks.bench.folder import Benchmark, BenchmarkError
 from .results import RunResult
 
 

@@ -11,8 +11,8 @@ from typing import Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
-from ..harness.stats import breakdown
-from ..tasks.schema import CATEGORIES
+from ..harness.scoring.stats import breakdown
+from ..tasks.bench.schema import CATEGORIES
 from .results import RunResult, ScoreKind, item_scores
 
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "wafersage", "font.size": 9, "axes.spines.top": False,

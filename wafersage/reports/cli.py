@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..harness.calibrate import CalibrationError, load_calibration
+from ..harness.scoring.calibrate import CalibrationError, load_calibration
 from . import compare as gate
-from .export import to_csv, to_json, to_markdown, write_text
+from .tables import to_csv, to_json, to_markdown, write_text
 from .html import render_html
 from .leaderboard import Leaderboard, build_leaderboard
 from .results import NotComparable, ReportInputError, load_result, load_results

@@ -4,12 +4,12 @@ Both runs must be scored on the same benchmark (hash and split) with the same sc
 and the same judge (or none); otherwise :class:`~.results.NotComparable`. The metric is the judge score when both
 were judged, else the rule score (failed calls count 0). For the overall score and each rubric dimension the
 candidate − base difference is taken on the shared items: the mean and a two-sided (1 − alpha) CI from
-:func:`~wafersage.harness.stats.cluster_bootstrap` (resampling wafers), a sign-flip permutation p-value from
-:func:`~wafersage.harness.stats.paired_comparison`, Holm-adjusted over the metrics. A metric *regresses* when the
+:func:`~wafersage.harness.scoring.stats.cluster_bootstrap` (resampling wafers), a sign-flip permutation p-value from
+:func:`~wafersage.harness.scoring.stats.paired_comparison`, Holm-adjusted over the metrics. A metric *regresses* when the
 CI's upper bound is below −max_drop: the candidate is worse by more than the allowed drop, with confidence.
 
 Defect-type and consistency accuracy (right/wrong per item, the rule verdict; failed calls are wrong) are tested
-with the exact McNemar test on the shared items (:func:`~wafersage.harness.stats.mcnemar_exact`), Holm-adjusted
+with the exact McNemar test on the shared items (:func:`~wafersage.harness.scoring.stats.mcnemar_exact`), Holm-adjusted
 over these accuracy tests. They are reported beside the gate (tables, Markdown, JUnit test cases) and named in the
 verdict when the candidate is significantly less accurate, but they do not fail it: the allowed drop is in score
 points, which an accuracy test cannot honour.
@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..harness.stats import cluster_bootstrap, holm, mcnemar_exact, paired_comparison
-from ..tasks.schema import DIMENSIONS
-from .export import markdown_table
+from ..harness.scoring.stats import cluster_bootstrap, holm, mcnemar_exact, paired_comparison
+from ..tasks.bench.schema import DIMENSIONS
+from .tables import markdown_table
 from .results import (
     NotComparable, RunResult, ScoreKind, check_same_benchmark, check_same_scoring, item_correct, item_values,
     score_label, wafer_of,

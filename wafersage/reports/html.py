@@ -13,8 +13,8 @@ from typing import Any, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..harness.calibrate import Calibration
-from ..harness.stats import Estimate
+from ..harness.scoring.calibrate import Calibration
+from ..harness.scoring.stats import Estimate
 from .browser import methodology, open_benchmark, sample_data
 from .charts import heatmap_svg, score_cost_svg
 from .leaderboard import Leaderboard

@@ -2,7 +2,7 @@
 
 The headline is the LLM-judge score when every run was judged by the same judge, else the rule score (calibrated
 when the runs were scored with a calibration); :attr:`Leaderboard.score_label` says which. Adjacent ranks are
-compared with :func:`wafersage.harness.stats.paired_comparison` on the items both runs answered: when the
+compared with :func:`wafersage.harness.scoring.stats.paired_comparison` on the items both runs answered: when the
 difference is not significant at ``alpha`` the lower row is marked as tied with the one above.
 
 Runs are ranked even when they are not over the same questions, but never silently: a run with missing answers
@@ -16,8 +16,8 @@ from typing import Sequence
 
 from pydantic import BaseModel, Field
 
-from ..harness.stats import Estimate, paired_comparison
-from ..tasks.schema import DIMENSIONS
+from ..harness.scoring.stats import Estimate, paired_comparison
+from ..tasks.bench.schema import DIMENSIONS
 from .results import (
     RunResult, ScoreKind, check_same_benchmark, check_same_scoring, headline_kind, item_values, score_label, wafer_of,
 )

@@ -13,9 +13,9 @@ from typing import Iterable, Iterator, Literal, Sequence
 
 from pydantic import ValidationError
 
-from ..harness.records import RunInfo
-from ..harness.run import RunFolderError, load_run
-from ..harness.scoring import SCORES, SUMMARY, ItemScore, Summary
+from ..harness.run.records import RunInfo
+from ..harness.run.folder import RunFolderError, load_run
+from ..harness.scoring.score_run import SCORES, SUMMARY, ItemScore, Summary
 
 ScoreKind = Literal["judge", "rule"]
 

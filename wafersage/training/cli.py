@@ -7,7 +7,7 @@ from typing import Iterator
 
 import click
 
-from ..tasks.benchmark import BenchmarkError
+from ..tasks.bench.folder import BenchmarkError
 from .config import GSPOSettings, SFTSettings, TrainConfigError, load_settings
 
 BENCH = click.option("--bench", "bench_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -23,8 +23,8 @@ LIMIT = click.option("--limit", type=int, default=None, help="use only the first
 @contextmanager
 def _usage_errors_exit_2(ctx: click.Context) -> Iterator[None]:
     """Config and input errors print their message and exit 2 (no traceback)."""
-    from ..harness.calibrate import CalibrationError
-    from .export import ExportError
+    from ..harness.scoring.calibrate import CalibrationError
+    from .merge import ExportError
 
     try:
         yield
@@ -100,7 +100,7 @@ def gspo(ctx: click.Context, bench_dir: Path, model_dir: Path, out_dir: Path, co
 @click.pass_context
 def export(ctx: click.Context, adapter_dir: Path, out_dir: Path) -> None:
     """Merge a LoRA adapter into its base model and save a folder the hf backend and vLLM load."""
-    from .export import export_adapter
+    from .merge import export_adapter
 
     with _usage_errors_exit_2(ctx):
         out = export_adapter(adapter_dir, out_dir)

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..configio import load_validated_yaml
-from ..tasks.schema import DIFFICULTIES, Difficulty
+from ..tasks.bench.schema import DIFFICULTIES, Difficulty
 
 TRAIN_SYSTEM_PROMPT = (
     "You are a semiconductor yield engineer analysing a wafer map. In the image each small square is a die: "

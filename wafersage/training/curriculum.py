@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..tasks.schema import VQAItem
+from ..tasks.bench.schema import VQAItem
 from .config import CurriculumSettings
 
 REVIEW = "review"

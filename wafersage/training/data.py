@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..tasks.benchmark import Benchmark, BenchmarkError
-from ..tasks.schema import Rubric, VQAItem
+from ..tasks.bench.folder import Benchmark, BenchmarkError
+from ..tasks.bench.schema import Rubric, VQAItem
 
 TRAIN_SPLIT = "train"
 

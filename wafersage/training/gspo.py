@@ -11,15 +11,15 @@ import time
 import warnings
 from pathlib import Path
 
-from ..tasks.benchmark import Benchmark
-from ..tasks.schema import VQAItem
+from ..tasks.bench.folder import Benchmark
+from ..tasks.bench.schema import VQAItem
 from .config import GSPOSettings, TrainConfigError
 from .curriculum import LEARNING, build_curriculum, ordered_entries
 from .data import TRAIN_SPLIT, gspo_rows, load_training_bench, partition_train, to_dataset
-from .export import read_training_manifest
+from .merge import read_training_manifest
 from .logging import MetricsCSVCallback
 from .rewards import RubricReward
-from .runs import TrainResult, device_plan, finish_run, load_policy, prepare_run_dir, resume_checkpoint
+from .workdir import TrainResult, device_plan, finish_run, load_policy, prepare_run_dir, resume_checkpoint
 
 
 def streams(bench: Benchmark, model_dir: Path, settings: GSPOSettings) -> tuple[list[VQAItem], list[VQAItem]]:

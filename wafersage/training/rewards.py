@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from ..harness.answers import solution_text
-from ..harness.rules import RuleConstants, RuleScorer
-from ..tasks.benchmark import Benchmark
-from ..tasks.schema import VQAItem
+from ..harness.scoring.answers import solution_text
+from ..harness.scoring.rules import RuleConstants, RuleScorer
+from ..tasks.bench.folder import Benchmark
+from ..tasks.bench.schema import VQAItem
 from .config import RewardSettings
 
 WELL_FORMED_RE = re.compile(r"\s*<REASONING>(?P<reasoning>.*?)</REASONING>\s*<SOLUTION>(?P<solution>.*?)</SOLUTION>\s*",
@@ -73,7 +73,7 @@ class RubricReward:
         settings = settings or RewardSettings()
         constants = RuleConstants()
         if settings.calibration is not None:
-            from ..harness.calibrate import load_calibration
+            from ..harness.scoring.calibrate import load_calibration
 
             constants = load_calibration(settings.calibration).constants
         scorer = RuleScorer(bench.rubrics, constants)

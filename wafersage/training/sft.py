@@ -8,7 +8,7 @@ from pathlib import Path
 from .config import SFTSettings
 from .data import load_training_bench, partition_train, sft_rows, to_dataset
 from .logging import MetricsCSVCallback
-from .runs import TrainResult, device_plan, finish_run, load_policy, prepare_run_dir, resume_checkpoint
+from .workdir import TrainResult, device_plan, finish_run, load_policy, prepare_run_dir, resume_checkpoint
 
 
 def run_sft(bench_dir: str | Path, model_dir: str | Path, out_dir: str | Path, settings: SFTSettings | None = None,

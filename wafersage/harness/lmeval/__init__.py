@@ -1,0 +1,1 @@
+"""The lm-evaluation-harness export: a task folder whose hooks call :mod:`.task.runtime`."""

@@ -1,0 +1,51 @@
+"""Records of a run folder: ``samples.jsonl`` (one :class:`Sample` per line) and ``run.json`` (:class:`RunInfo`)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ...models.base import ModelResponse
+
+
+class SentRequest(BaseModel):
+    """What was sent, minus image bytes: the messages, the image's sent size/encoding and the parameters."""
+
+    messages: list[dict[str, str]]
+    image: str | None = None  # path relative to the benchmark folder
+    image_size: tuple[int, int] | None = None  # width, height actually sent
+    image_format: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sample(BaseModel):
+    item_id: str
+    wafer_id: str
+    repeat: int = 0
+    request: SentRequest
+    response: ModelResponse
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.response.error is None
+
+
+class RunInfo(BaseModel):
+    model: dict[str, Any]  # the model config without secrets
+    model_name: str
+    deployment: str  # "api", "local" or "baseline"
+    bench_dir: str
+    bench_name: str
+    bench_version: str
+    bench_hash: str
+    split: str
+    n_items: int
+    repeats: int = 1
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_commit: str | None = None
+    started_at: str
+    finished_at: str | None = None
+    n_ok: int = 0
+    n_failed: int = 0
+    offline: bool = False

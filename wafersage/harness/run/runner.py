@@ -1,0 +1,361 @@
+"""The eval runner: every item of a benchmark split through one model, into a resumable run folder.
+
+A fixed pool of ``concurrency`` worker tasks pulls work from a bounded queue (never one coroutine per item); a
+backend with ``batch_size > 1`` gets batches. Each answer is staged in the response cache and appended as one
+flushed line to ``samples.jsonl`` at once; a group commit in a background thread then writes the staged answers
+to the cache and fsyncs the lines. No worker waits on the disk for the answer it just got, only for its previous
+one before it writes another, so a killed process loses nothing it wrote and a crash of the machine at most one
+batch per worker (the answers in flight). The same command resumes a run: items with an ok sample are skipped,
+failed ones are retried (``retry_errors`` reruns only those), and answers already in the cache cost no model call.
+"""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from ...models.base import GenerationParams, Model, ModelRequest, ModelResponse
+from ...models.baselines import BASELINE_BACKENDS
+from ...models.config import ModelConfig
+from ...models.registry import load_model, resolve
+from ...tasks.bench.folder import Benchmark
+from ...tasks.bench.schema import SPLITS, VQAItem
+from .cache import ResponseCache, config_fingerprint
+from .estimate import CostEstimate, estimate_cost
+from .messages import DEFAULT_IMAGE_MAX_SIDE, build_request, sent_image
+from .records import RunInfo, Sample, SentRequest
+from .folder import (
+    SAMPLES, SampleWriter, UnitKey, final_samples, read_run_info, read_samples, rewrite_samples,
+    write_run_info,
+)
+
+CACHE_FILE = ".wafersage-cache.sqlite"
+PACKAGES = ("wafersage", "pydantic", "numpy", "openai", "transformers", "torch", "vllm")
+
+
+class EvalUsageError(ValueError):
+    """The eval was asked for something impossible (bad option, incompatible run folder); exit code 2."""
+
+
+@dataclass
+class Unit:
+    """One model call to make: an item and its repeat index."""
+
+    item: VQAItem
+    repeat: int
+    request: ModelRequest
+    sent: SentRequest
+
+    @property
+    def key(self) -> UnitKey:
+        return self.item.id, self.repeat
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the wafersage checkout, when it is one."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def default_out_dir(bench: Benchmark, config: ModelConfig) -> Path:
+    return Path("runs") / bench.name / config.name
+
+
+def default_cache_path(out_dir: Path) -> Path:
+    """``<run folder's parent>/.wafersage-cache.sqlite``, or ``~/.cache/wafersage`` when that is not writable."""
+    parent = out_dir.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".{CACHE_FILE}.probe"
+        probe.touch()
+        probe.unlink()
+        return parent / CACHE_FILE
+    except OSError:
+        return Path.home() / ".cache" / "wafersage" / "responses.sqlite"
+
+
+def resolve_config(
+    model_spec: str | ModelConfig, offline: bool, image_max_side: int | None, image_format: str | None,
+) -> ModelConfig:
+    overrides: dict[str, Any] = {}
+    if offline:
+        overrides["offline"] = True
+    if image_max_side is not None:
+        overrides["image_max_side"] = image_max_side
+    if image_format is not None:
+        overrides["image_format"] = image_format
+    if isinstance(model_spec, ModelConfig):
+        return model_spec.model_copy(update=overrides) if overrides else model_spec
+    return resolve(model_spec, **overrides)
+
+
+ImageRecorder = Callable[[str], "tuple[tuple[int, int] | None, str | None]"]
+
+
+def image_recorder(model: Model, config: ModelConfig) -> ImageRecorder:
+    """How to learn the size and format a backend sends for an image file, for :class:`SentRequest`.
+
+    A backend with ``encode(path)`` (the openai backend) reports it exactly; one with parsed ``options`` holding
+    ``image_max_side`` (hf) is computed from it, with no format since it hands the model decoded pixels; a baseline
+    sends nothing."""
+    if getattr(model, "deployment", None) == "baseline":
+        return lambda path: (None, None)
+    encode = getattr(model, "encode", None)
+    if callable(encode):
+        def from_encoder(path: str) -> tuple[tuple[int, int], str]:
+            image = encode(path)
+            return (image.width, image.height), image.image_format
+        return from_encoder
+    options = getattr(model, "options", None)
+    max_side = getattr(options, "image_max_side", config.options.get("image_max_side"))
+    image_format = getattr(options, "image_format", config.options.get("image_format"))
+    return lambda path: (sent_image(path, max_side, image_format)[0], image_format)
+
+
+def estimate_recorder(config: ModelConfig) -> ImageRecorder:
+    """For a dry run, without building the model: the config's image settings, else the API backends' defaults."""
+    if config.backend in BASELINE_BACKENDS:
+        return lambda path: (None, None)
+    local = config.backend in ("hf", "vllm")
+    max_side = config.options.get("image_max_side", None if local else DEFAULT_IMAGE_MAX_SIDE)
+    return lambda path: sent_image(path, max_side, config.options.get("image_format"))
+
+
+def repeat_params(params: GenerationParams, repeat: int) -> GenerationParams:
+    """Repeat ``r`` of an item samples with seed ``seed + r``, so seeded backends give N different samples."""
+    if repeat == 0 or params.seed is None:
+        return params
+    return params.model_copy(update={"seed": params.seed + repeat})
+
+
+def make_units(
+    items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
+    system_prompt: str | None = None,
+) -> list[Unit]:
+    """The work list: one unit per item and repeat, with the request and its record (``system_prompt``: the model
+    config's, None for the harness default)."""
+    units = []
+    for item in items:
+        first = build_request(item, bench, params, system_prompt)  # repeats differ in their params only
+        for repeat in range(repeats):
+            request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
+            size, image_format = record_image(request.images[0])
+            sent = SentRequest(
+                messages=[m.model_dump() for m in request.messages], image=item.image, image_size=size,
+                image_format=image_format, params=request.params.model_dump(),
+            )
+            units.append(Unit(item, repeat, request, sent))
+    return units
+
+
+def check_resume(folder: Path, config: ModelConfig, bench: Benchmark, split: str) -> RunInfo | None:
+    """The folder's earlier record, after refusing a folder made with another model, benchmark or split."""
+    info = read_run_info(folder)
+    if info is None:
+        return None
+    if config_fingerprint(info.model) != config_fingerprint(config):
+        raise EvalUsageError(
+            f"{folder}: this run folder was made with a different model config ({info.model_name}: {info.model}); "
+            "pass another --out folder, or delete this one to start over"
+        )
+    if info.bench_hash != bench.hash:
+        raise EvalUsageError(
+            f"{folder}: this run folder was made with benchmark {info.bench_name} hash {info.bench_hash[:12]}, "
+            f"not {bench.root} ({bench.hash[:12]}); pass another --out folder, or delete this one to start over"
+        )
+    if info.split != split:
+        raise EvalUsageError(f"{folder}: this run folder holds split {info.split!r}, not {split!r}; use another --out")
+    return info
+
+
+def error_responses(count: int, reason: str) -> list[ModelResponse]:
+    return [ModelResponse(error=reason) for _ in range(count)]
+
+
+async def call_model(model: Model, requests: list[ModelRequest]) -> list[ModelResponse]:
+    """``model.generate`` that never raises for the batch: a crash or a wrong count becomes error responses."""
+    try:
+        responses = await model.generate(requests)
+    except Exception as exc:  # noqa: BLE001 - a backend bug must not lose the run; the reason is recorded
+        return error_responses(len(requests), f"backend raised {type(exc).__name__}: {exc}")
+    if len(responses) != len(requests):
+        return error_responses(len(requests), f"backend returned {len(responses)} responses for {len(requests)}")
+    return list(responses)
+
+
+async def run_units(
+    units: list[Unit], model: Model, config: ModelConfig, cache: ResponseCache, writer: SampleWriter,
+    concurrency: int, progress: bool | None = None,
+) -> None:
+    """Run the units through ``concurrency`` worker tasks fed by a bounded queue; batches for batch backends."""
+    queue: asyncio.Queue[Unit | None] = asyncio.Queue(maxsize=max(2 * concurrency, 16))
+    batch_size = max(1, int(getattr(model, "batch_size", 1) or 1))
+    bar = tqdm(total=len(units), unit="item", desc=config.name, smoothing=0.1, dynamic_ncols=True,
+               disable=None if progress is None else not progress)
+
+    # baselines are free and answer from request metadata, which cache keys leave out: never cache them
+    use_cache = getattr(model, "deployment", None) != "baseline"
+
+    async def handle(batch: list[Unit], previous_line: int) -> int:
+        """Answer a batch (from the cache where possible) and append its samples; returns its last line number."""
+        keys = [cache.key(config, unit.request, unit.repeat) if use_cache else "" for unit in batch]
+        hits = [cache.get(key) if use_cache else None for key in keys]
+        misses = [index for index, hit in enumerate(hits) if hit is None]
+        answers = await call_model(model, [batch[index].request for index in misses]) if misses else []
+        responses = dict(zip(misses, answers))
+        await writer.synced(previous_line)  # this worker's previous answers are on disk before it writes more
+        line = previous_line
+        for index, (unit, key, hit) in enumerate(zip(batch, keys, hits)):
+            response = hit if hit is not None else responses[index]
+            if use_cache and hit is None:  # in the cache no later than its line is fsynced
+                cache.stage(key, response)
+            line = writer.append(Sample(item_id=unit.item.id, wafer_id=unit.item.wafer_id, repeat=unit.repeat,
+                                        request=unit.sent, response=response, cached=hit is not None))
+        bar.update(len(batch))
+        return line
+
+    async def worker() -> None:
+        # each worker consumes exactly one end marker, so all of them stop once the queue is drained
+        line = 0
+        while (unit := await queue.get()) is not None:
+            batch, last = [unit], False
+            while len(batch) < batch_size and not queue.empty():
+                nxt = queue.get_nowait()
+                if nxt is None:
+                    last = True
+                    break
+                batch.append(nxt)
+            line = await handle(batch, line)
+            if last:
+                return
+
+    async def produce() -> None:
+        for unit in units:
+            await queue.put(unit)
+        for _ in range(concurrency):
+            await queue.put(None)
+
+    try:
+        await asyncio.gather(produce(), *(worker() for _ in range(concurrency)))
+    finally:
+        bar.close()
+        await writer.drain()
+
+
+async def execute(
+    model: Model, items: list[VQAItem], repeats: int, todo: set[UnitKey], bench: Benchmark, config: ModelConfig,
+    params: GenerationParams, cache: ResponseCache, writer: SampleWriter, concurrency: int, progress: bool | None,
+) -> None:
+    """Run the units still to do, then close the model (inside the event loop its client belongs to)."""
+    try:
+        todo_items = [item for item in items if any((item.id, r) in todo for r in range(repeats))]
+        units = make_units(todo_items, bench, repeats, params, image_recorder(model, config), config.system_prompt)
+        await run_units([u for u in units if u.key in todo], model, config, cache, writer, concurrency, progress)
+    finally:
+        await model.aclose()
+
+
+def _validate_options(split: str, limit: int | None, concurrency: int, repeats: int) -> None:
+    if split not in (*SPLITS, "all"):
+        raise EvalUsageError(f"unknown split {split!r}; use one of {', '.join(SPLITS)} or all")
+    if limit is not None and limit < 1:
+        raise EvalUsageError(f"--limit must be at least 1, got {limit}")
+    if concurrency < 1:
+        raise EvalUsageError(f"--concurrency must be at least 1, got {concurrency}")
+    if repeats < 1:
+        raise EvalUsageError(f"--repeats must be at least 1, got {repeats}")
+
+
+def run_eval(
+    bench_dir: str | Path, model_spec: str | ModelConfig, *, split: str = "test", limit: int | None = None,
+    concurrency: int = 8, out_dir: str | Path | None = None, repeats: int = 1, retry_errors: bool = False,
+    dry_run: bool = False, offline: bool = False, cache_path: str | Path | None = None,
+    image_max_side: int | None = None, image_format: str | None = None,
+    params: GenerationParams | None = None, progress: bool | None = None,
+) -> RunInfo | CostEstimate:
+    """Evaluate a model on a benchmark split; returns the run's :class:`RunInfo` (a :class:`CostEstimate` when
+    ``dry_run``, which calls nothing and writes nothing). ``RunInfo.n_failed`` counts every item and repeat of
+    the selection without an ok sample (failed, or not run because of ``retry_errors``). Raises :class:`EvalUsageError`,
+    :class:`~wafersage.models.config.ModelConfigError` or :class:`~wafersage.tasks.bench.folder.BenchmarkError`
+    for bad input."""
+    _validate_options(split, limit, concurrency, repeats)
+    bench = Benchmark.load(bench_dir)
+    config = resolve_config(model_spec, offline, image_max_side, image_format)
+    params = params or GenerationParams()
+    items = bench.items(split)[:limit] if limit else bench.items(split)
+    if not items:
+        raise EvalUsageError(f"{bench.root}: split {split!r} has no items; pick another with --split")
+    if dry_run:
+        units = make_units(items, bench, repeats, params, estimate_recorder(config), config.system_prompt)
+        return estimate_cost(config, [u.sent for u in units], [u.item for u in units])
+
+    folder = Path(out_dir) if out_dir else default_out_dir(bench, config)
+    earlier = check_resume(folder, config, bench, split)
+    samples_path = folder / SAMPLES
+    previous = final_samples(read_samples(samples_path)[0])
+    keys = [(item.id, r) for item in items for r in range(repeats)]
+    todo = {k for k in keys if _needs_run(previous.get(k), retry_errors)}
+    # built before anything is written, so a config error (missing key, offline refusal) leaves no folder behind
+    model = load_model(config) if todo else None
+    folder.mkdir(parents=True, exist_ok=True)
+    rewrite_samples(samples_path, list(previous.values()))  # drops a torn last line and superseded samples
+
+    deployment = getattr(model, "deployment", None) or (earlier.deployment if earlier else "unknown")
+    info = RunInfo(
+        model=config.public(), model_name=config.name, deployment=deployment,
+        bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
+        bench_hash=bench.hash, split=split, n_items=len(items), repeats=repeats, packages=package_versions(),
+        git_commit=git_commit(), started_at=earlier.started_at if earlier else now_iso(), offline=config.offline,
+    )
+    write_run_info(folder, info)
+    if model is not None:
+        cache = ResponseCache(cache_path or default_cache_path(folder))
+        writer = SampleWriter(samples_path, before_sync=cache.commit_staged)
+        try:
+            asyncio.run(execute(model, items, repeats, todo, bench, config, params, cache, writer, concurrency,
+                                progress))
+        finally:
+            writer.close()
+            cache.close()
+    written, torn = read_samples(samples_path)
+    final = final_samples(written)
+    if torn or len(final) < len(written):  # only superseded samples or a torn line make a rewrite worth it
+        rewrite_samples(samples_path, list(final.values()))
+    info.n_ok = sum(final[k].ok for k in keys if k in final)
+    info.n_failed = len(keys) - info.n_ok
+    info.finished_at = now_iso()
+    write_run_info(folder, info)
+    return info
+
+
+def _needs_run(previous: Sample | None, retry_errors: bool) -> bool:
+    if retry_errors:
+        return previous is not None and not previous.ok
+    return previous is None or not previous.ok

@@ -1,0 +1,162 @@
+"""``wafersage score`` and ``wafersage calibrate``."""
+from __future__ import annotations
+
+import asyncio
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from ...models.config import ModelConfigError
+from ...models.registry import load_model, resolve
+from ...tasks.bench.folder import BenchmarkError
+from .answers import scored_answer
+from ..run.cache import ResponseCache
+from .calibrate import CalibrationConfig, CalibrationError, FeatureTable, calibrate as fit, load_calibration
+from .calibrate import save_calibration
+from .judge import JudgeSettings, LLMJudge
+from .rules import RuleScorer
+from ..run.folder import RunFolderError, load_run
+from ..run.runner import default_cache_path
+from .score_run import IncompleteRunWarning, ScoringError, Summary, load_bench_for, score_run
+
+_ERRORS = (BenchmarkError, CalibrationError, ModelConfigError, RunFolderError, ScoringError)
+
+
+def _judge(spec: str | None, samples: int, json_schema: bool, cache_path: Path) -> LLMJudge | None:
+    if spec is None:
+        return None
+    config = resolve(spec)
+    settings = JudgeSettings(samples=samples, json_schema=json_schema)
+    return LLMJudge(load_model(config), config, settings, ResponseCache(cache_path))
+
+
+def _fmt(estimate) -> str:
+    if estimate is None:
+        return "-"
+    ci = f" [{estimate.low:.2f}, {estimate.high:.2f}]" if estimate.low is not None else ""
+    return f"{estimate.value:.2f}{ci}"
+
+
+def _print_summary(summary: Summary, folder: Path) -> None:
+    table = Table(title=f"{summary.model} on {summary.bench_name} v{summary.bench_version} ({summary.split})")
+    table.add_column("measure")
+    table.add_column("value (95% CI)")
+    rows = [("rule score 0-10 (failures as 0)", _fmt(summary.rule)),
+            ("rule score, answered only", _fmt(summary.rule_answered)),
+            ("rule score, default constants", _fmt(summary.rule_default)),
+            ("judge score 0-10", _fmt(summary.judge)),
+            ("defect-type accuracy", _fmt(summary.type_accuracy)),
+            ("consistency accuracy", _fmt(summary.consistency_accuracy)),
+            *((f"  {d}", _fmt(e)) for d, e in summary.per_dimension.items()),
+            ("items / failed (of which missing) / judge unscored",
+             f"{summary.n_items} / {summary.n_failed} ({summary.n_missing}) / "
+             f"{'-' if summary.n_judge_unscored is None else summary.n_judge_unscored}")]
+    for name, value in rows:
+        table.add_row(name, value)
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {folder / 'scores.jsonl'} and {folder / 'summary.json'}")
+
+
+@click.command("score")
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--judge", "judge_spec", default=None, help="LLM judge: a registered model name, YAML file or hf:PATH")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None,
+              help="calibration.json from 'wafersage calibrate'; item scores then use its constants")
+@click.option("--judge-samples", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="judgements per item (>1 reports spread and flip rate)")
+@click.option("--judge-json-schema/--no-judge-json-schema", default=False, show_default=True,
+              help="ask the judge endpoint for response_format json_schema (where supported)")
+@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None,
+              help="judge response cache (default: next to the run folder)")
+def score(run: Path, judge_spec: str | None, calibration: Path | None, judge_samples: int, judge_json_schema: bool,
+          cache_path: Path | None) -> None:
+    """Score a run folder: rule metrics (and an LLM judge) -> RUN/scores.jsonl and RUN/summary.json."""
+    try:
+        calib = load_calibration(calibration) if calibration else None
+        judge = _judge(judge_spec, judge_samples, judge_json_schema, cache_path or default_cache_path(run))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IncompleteRunWarning)  # said below, in words, with the fix
+            summary = score_run(run, judge=judge, calibration=calib, calibration_path=str(calibration))
+    except _ERRORS as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_summary(summary, run)
+    if summary.n_missing:
+        Console(stderr=True).print(
+            f"[bold yellow]warning:[/] incomplete run: {summary.n_missing} of {summary.n_expected} expected answers "
+            f"are missing and count as failed (0). Rerun the same 'wafersage eval' command on {run} to finish it, "
+            "then score again.", highlight=False)
+
+
+async def _judge_all(judge, triples, progress):
+    try:
+        return await judge.judge_many(triples, progress=progress)
+    finally:
+        await judge.model.aclose()
+
+
+@click.command("calibrate")
+@click.option("--run", "runs", multiple=True, required=True, type=click.Path(exists=True, file_okay=False,
+              path_type=Path), help="run folder(s) to calibrate on (same benchmark); repeat the option")
+@click.option("--judge", "judge_spec", required=True, help="LLM judge: a registered model name or YAML file")
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="wafer-grouped CV folds")
+@click.option("--iters", type=click.IntRange(0, 500), default=30, show_default=True,
+              help="GP-guided Bayesian-optimisation steps")
+@click.option("--screen", type=click.IntRange(1, 10000), default=100, show_default=True,
+              help="random points evaluated before the GP steps")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--judge-samples", type=click.IntRange(1, 20), default=1, show_default=True)
+@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None,
+              help="judge response cache (default: next to the first run folder)")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="calibration.json to write")
+def calibrate(runs: tuple[Path, ...], judge_spec: str, folds: int, iters: int, screen: int, seed: int,
+              judge_samples: int, cache_path: Path | None, out: Path) -> None:
+    """Fit the rule-score constants to an LLM judge (Bayesian optimisation, k-fold CV) -> calibration.json."""
+    try:
+        judge = _judge(judge_spec, judge_samples, False, cache_path or default_cache_path(runs[0]))
+        triples, answered, scorers, bench_hash = [], [], {}, None
+        for folder in runs:
+            run = load_run(folder)
+            bench = load_bench_for(run)
+            if bench_hash not in (None, bench.hash):
+                raise CalibrationError(f"{folder}: made on another benchmark than {runs[0]}; calibrate per benchmark")
+            bench_hash = bench.hash
+            scorers.setdefault(bench.hash, RuleScorer(bench.rubrics))
+            items = {it.id: it for it in bench.all_items}
+            for sample in run.samples:
+                if sample.ok and sample.item_id in items:
+                    item = items[sample.item_id]
+                    triples.append((item, bench.rubrics[sample.wafer_id], scored_answer(sample.response.text)))
+                    answered.append(sample.wafer_id)
+        with tqdm(total=len(triples), desc="judging", unit="item") as bar:
+            verdicts = asyncio.run(_judge_all(judge, triples, bar.update))  # one event loop: one HTTP client
+        scorer = scorers[bench_hash]
+        kept = [(item, answer, wafer, verdict.score) for (item, _, answer), wafer, verdict
+                in zip(triples, answered, verdicts) if verdict.status == "scored"]
+        unscored = len(triples) - len(kept)
+        features = [scorer.features(item, answer) for item, answer, _, _ in kept]
+        targets = [score for *_, score in kept]
+        wafers = [wafer for _, _, wafer, _ in kept]
+        result = fit(FeatureTable(features), np.array(targets), wafers, judge_identity=judge.identity,
+                     bench_hash=bench_hash, runs=[str(r) for r in runs],
+                     config=CalibrationConfig(folds=folds, iters=iters, screen=screen, seed=seed))
+    except _ERRORS as exc:
+        raise click.ClickException(str(exc)) from None
+    save_calibration(result, out)
+    table = Table(title=f"calibration {result.id} on {result.n_items} items / {result.n_wafers} wafers "
+                        f"({unscored} unscored by the judge), {result.seconds:.1f} s")
+    for column in ("vs judge", "Spearman", "Kendall", "Pearson", "MAE"):
+        table.add_column(column)
+    rows = (("paper defaults", result.defaults), ("calibrated, in-fold", result.in_fold),
+            ("calibrated, out-of-fold", result.out_of_fold), ("upper reference (GBM)", result.upper_reference))
+    for name, stats in rows:
+        table.add_row(name, _fmt(stats.spearman), _fmt(stats.kendall), _fmt(stats.pearson), _fmt(stats.mae))
+    console = Console()
+    console.print(table)
+    console.print(f"constants: {result.constants.model_dump()}")
+    console.print(f"wrote {out}")

@@ -1,0 +1,252 @@
+"""Scoring a run folder: ``RUN/scores.jsonl`` (one :class:`ItemScore` per sample) and ``RUN/summary.json``.
+
+A sample whose model call failed is ``failed``: it is counted (``n_failed``) and enters the headline means as 0
+(``rule``), while ``rule_answered`` averages the answered items only — both are reported, nothing is silently 0.
+A judge reply that cannot be parsed leaves the item's judge score ``unscored`` (counted, never a low score).
+With a calibration file the item scores use its constants and the summary also gives the default-constant means.
+
+An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``n_items`` first items of
+the split × ``repeats``) without a sample gets a ``failed`` score with ``missing`` set, counted in ``n_failed`` and
+``n_missing``, and scoring warns (:class:`IncompleteRunWarning`) — a partial run never looks like a complete one.
+"""
+from __future__ import annotations
+
+import asyncio
+import warnings
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+from tqdm import tqdm
+
+from ...tasks.bench.folder import Benchmark
+from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
+from .calibrate import Calibration, CalibrationError
+from .judge import JudgeScore, LLMJudge
+from .answers import scored_answer
+from ..run.records import Sample
+from .rules import DimensionScore, RuleConstants, RuleScore, RuleScorer, weighted_overall
+from ..run.folder import Run, atomic_write, load_run
+from .stats import DetectionRates, Estimate, breakdown, detection_rates, mean_ci
+
+__all__ = ["DimensionScore", "IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
+           "load_bench_for"]
+
+SCORES, SUMMARY = "scores.jsonl", "summary.json"
+
+
+class ItemScore(BaseModel):
+    item_id: str
+    wafer_id: str
+    repeat: int = 0
+    category: str
+    dimension: str
+    difficulty: str
+    labels: list[str]
+    status: Literal["scored", "failed"]
+    error: str | None = None
+    answer: str = ""
+    rule: RuleScore | None = None  # under the active constants (calibrated when a calibration is given)
+    rule_score: float = 0.0  # 0–10; 0 for a failed sample
+    rule_score_default: float | None = None  # paper-default constants, when a calibration is active
+    judge: JudgeScore | None = None
+    missing: bool = Field(False, description="no sample: the run stopped before this item (a failed score)")
+
+
+class Summary(BaseModel):
+    model: str
+    deployment: str
+    bench_name: str
+    bench_version: str
+    bench_hash: str
+    split: str
+    n_items: int
+    n_samples: int
+    n_failed: int = Field(description="failed model calls plus missing samples, all scored 0")
+    n_missing: int = Field(0, description="samples run.json's selection (n_items x repeats) expects but the run "
+                                          "folder lacks: an interrupted run")
+    n_expected: int | None = Field(None, description="samples the run's selection expects (n_items x repeats)")
+    n_judge_unscored: int | None = None
+    rule: Estimate = Field(description="mean rule score 0–10, failures as 0, active constants")
+    rule_answered: Estimate | None = Field(None, description="the same over answered samples only")
+    rule_default: Estimate | None = Field(None, description="paper-default constants, when calibrated")
+    weighted_dimension_score: float | None = Field(None, description="the paper's S = Σ w_d·mean_d, 0–10")
+    judge: Estimate | None = None
+    judge_per_dimension: dict[str, Estimate] = Field(default_factory=dict)
+    judge_spread_mean: float | None = None
+    judge_flip_rate: float | None = None
+    per_dimension: dict[str, Estimate] = Field(default_factory=dict)
+    per_category: dict[str, Estimate] = Field(default_factory=dict)
+    per_difficulty: dict[str, Estimate] = Field(default_factory=dict)
+    per_defect_type: dict[str, Estimate] = Field(default_factory=dict)
+    type_accuracy: Estimate | None = None
+    consistency_accuracy: Estimate | None = None
+    detection: DetectionRates | None = None
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_per_1000_questions: float = 0.0
+    constants: RuleConstants
+    calibration_id: str | None = None
+    judge_identity: dict | None = None
+    judge_template_sha256: str | None = None
+
+
+class ScoringError(ValueError):
+    """A run cannot be scored; the message names the file and the fix."""
+
+
+class IncompleteRunWarning(UserWarning):
+    """A run folder lacks samples its selection expects; they are scored as failed."""
+
+
+MISSING_ERROR = "missing: the run stopped before this item (no sample in samples.jsonl)"
+
+
+def missing_scores(run: Run, bench: Benchmark) -> list[ItemScore]:
+    """A failed, ``missing`` score for every item and repeat of the run's selection (the split's first ``n_items``,
+    × ``repeats``, as ``wafersage eval`` selects them) that has no sample; none when the run holds at least as many
+    samples as its selection expects."""
+    have = {(s.item_id, s.repeat) for s in run.samples}
+    if len(have) >= run.info.n_items * run.info.repeats:
+        return []
+    return [ItemScore(item_id=item.id, wafer_id=item.wafer_id, repeat=repeat, category=item.category,
+                      dimension=item.dimension, difficulty=item.difficulty, labels=item.labels, status="failed",
+                      error=MISSING_ERROR, missing=True)
+            for item in bench.items(run.info.split)[:run.info.n_items] for repeat in range(run.info.repeats)
+            if (item.id, repeat) not in have]
+
+
+def load_bench_for(run: Run) -> Benchmark:
+    bench = Benchmark.load(run.info.bench_dir)
+    if bench.hash != run.info.bench_hash:
+        raise ScoringError(f"{run.folder}/run.json: made on benchmark hash {run.info.bench_hash[:12]}, but "
+                           f"{run.info.bench_dir} now has {bench.hash[:12]}; rerun 'wafersage eval' on this benchmark")
+    return bench
+
+
+def _check_calibration(calibration: Calibration | None, bench: Benchmark, path: str) -> None:
+    if calibration is not None and calibration.bench_hash not in (None, bench.hash):
+        raise CalibrationError(f"{path}: calibrated on benchmark {calibration.bench_hash[:12]}, this run used "
+                               f"{bench.hash[:12]}; calibrate on runs of this benchmark")
+
+
+def score_samples(samples: Sequence[Sample], items: dict[str, VQAItem], scorer: RuleScorer,
+                  default_scorer: RuleScorer | None) -> list[ItemScore]:
+    out = []
+    for sample in samples:
+        item = items.get(sample.item_id)
+        if item is None:
+            raise ScoringError(f"sample for item {sample.item_id!r} is not in the benchmark; the run and the "
+                               "benchmark do not belong together")
+        base = dict(item_id=item.id, wafer_id=item.wafer_id, repeat=sample.repeat, category=item.category,
+                    dimension=item.dimension, difficulty=item.difficulty, labels=item.labels)
+        if not sample.ok:
+            out.append(ItemScore(**base, status="failed", error=sample.response.error))
+            continue
+        answer = scored_answer(sample.response.text)
+        rule = scorer.score(item, answer)
+        default = default_scorer.score(item, answer).score if default_scorer else None
+        out.append(ItemScore(**base, status="scored", answer=sample.response.text, rule=rule, rule_score=rule.score,
+                             rule_score_default=default))
+    return out
+
+
+def _estimate_of(scores: list[ItemScore], value) -> Estimate | None:
+    rows = [(value(s), s.wafer_id) for s in scores]
+    rows = [(v, w) for v, w in rows if v is not None]
+    return mean_ci([v for v, _ in rows], [w for _, w in rows]) if rows else None
+
+
+def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants,
+              calibration: Calibration | None, judge: LLMJudge | None) -> Summary:
+    wafers = [s.wafer_id for s in scores]
+    answered = [s for s in scores if s.status == "scored"]
+    rubric_items = [s for s in scores if s.category in DIMENSIONS]
+    per_dim = breakdown([s.rule_score for s in rubric_items], [s.wafer_id for s in rubric_items],
+                        [s.dimension for s in rubric_items]) if rubric_items else {}
+    multi = [(s, lbl) for s in scores for lbl in (s.labels or ["none"])]
+    judged = [s for s in answered if s.judge and s.judge.status == "scored"]
+    types = [s for s in answered if s.category == "defect_type"]
+    info, usage = run.info, run.summary()
+    flips = [s.judge.flip_rate for s in judged if s.judge.flip_rate is not None]
+    spreads = [s.judge.spread for s in judged if s.judge.spread is not None]
+    return Summary(
+        model=info.model_name, deployment=info.deployment, bench_name=bench.name, bench_version=bench.version,
+        bench_hash=bench.hash, split=info.split, n_items=len({s.item_id for s in scores}), n_samples=len(scores),
+        n_failed=len(scores) - len(answered), n_missing=sum(s.missing for s in scores),
+        n_expected=info.n_items * info.repeats,
+        n_judge_unscored=sum(1 for s in answered if s.judge and s.judge.status == "unscored") if judge else None,
+        rule=mean_ci([s.rule_score for s in scores], wafers),
+        rule_answered=_estimate_of(answered, lambda s: s.rule_score),
+        rule_default=_estimate_of(scores, lambda s: s.rule_score_default if s.status == "scored" else 0.0)
+        if calibration else None,
+        weighted_dimension_score=weighted_overall({d: e.value for d, e in per_dim.items()}, constants)
+        if per_dim else None,
+        judge=_estimate_of(judged, lambda s: s.judge.score),
+        judge_per_dimension={d: e for d in DIMENSIONS
+                             if (e := _estimate_of(judged, lambda s, d=d: s.judge.dimensions.get(d)))},
+        judge_spread_mean=float(np.mean(spreads)) if spreads else None,
+        judge_flip_rate=float(np.mean(flips)) if flips else None,
+        per_dimension=per_dim,
+        per_category=breakdown([s.rule_score for s in scores], wafers, [s.category for s in scores]),
+        per_difficulty=breakdown([s.rule_score for s in scores], wafers, [s.difficulty for s in scores]),
+        per_defect_type=breakdown([s.rule_score for s, _ in multi], [s.wafer_id for s, _ in multi],
+                                  [lbl for _, lbl in multi]),
+        type_accuracy=_estimate_of([s for s in scores if s.category == "defect_type"],
+                                   lambda s: float(bool(s.rule and s.rule.correct))),
+        consistency_accuracy=_estimate_of([s for s in scores if s.category == "consistency"],
+                                          lambda s: float(bool(s.rule and s.rule.correct))),
+        detection=detection_rates(
+            [bool(set(s.rule.types_mentioned) - {"none"}) for s in types],
+            [bool(set(s.labels) - {"none"}) for s in types]) if types else None,
+        latency_p50_s=usage.latency_p50_s, latency_p95_s=usage.latency_p95_s, input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
+        cost_per_1000_questions=1000.0 * usage.cost_usd / max(sum(not s.missing for s in scores), 1),
+        constants=constants, calibration_id=calibration.id if calibration else None,
+        judge_identity=judge.identity if judge else None,
+        judge_template_sha256=judge.identity["template_sha256"] if judge else None,
+    )
+
+
+def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration: Calibration | None = None,
+              calibration_path: str = "calibration", progress: bool = True) -> Summary:
+    """Score every sample of a run folder (rules, and the judge when given); writes scores.jsonl and summary.json."""
+    run = load_run(folder)
+    bench = load_bench_for(run)
+    _check_calibration(calibration, bench, calibration_path)
+    constants = calibration.constants if calibration else RuleConstants()
+    scorer = RuleScorer(bench.rubrics, constants)
+    default_scorer = scorer.with_constants(RuleConstants()) if calibration else None
+    items = {it.id: it for it in bench.all_items}
+    scores = score_samples(run.samples, items, scorer, default_scorer)
+    missing = missing_scores(run, bench)
+    if missing:
+        warnings.warn(f"{folder}: {len(missing)} of {run.info.n_items * run.info.repeats} expected answers are "
+                      "missing (the run stopped early); they are scored as failed (0). Rerun the same 'wafersage "
+                      "eval' command on this folder to finish it, then score again", IncompleteRunWarning,
+                      stacklevel=2)
+    scores += missing
+    if judge is not None:
+        answered = [s for s in scores if s.status == "scored"]
+        triples: list[tuple[VQAItem, Rubric, str]] = [
+            (items[s.item_id], bench.rubrics[s.wafer_id], scored_answer(s.answer)) for s in answered]
+        with tqdm(total=len(triples), desc="judging", unit="item", disable=not progress) as bar:
+            verdicts = asyncio.run(_judge(judge, triples, bar.update))
+        for s, verdict in zip(answered, verdicts):
+            s.judge = verdict
+    folder = Path(folder)
+    atomic_write(folder / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in scores))
+    summary = summarise(run, bench, scores, constants, calibration, judge)
+    atomic_write(folder / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
+    return summary
+
+
+async def _judge(judge: LLMJudge, triples, update) -> list[JudgeScore]:
+    try:
+        return await judge.judge_many(triples, progress=update)
+    finally:
+        await judge.model.aclose()
