@@ -5,6 +5,10 @@
 Answers are the benchmark's reference answers and corrupted / degenerate variants of them (a realistic mix of
 exact hits, fuzzy near-misses and absent terms); the judge for calibration is simulated as a noisy function of
 hidden constants, so the optimiser has something real to find.
+
+The "simulated judge" figures measure the optimiser, NOT the scorer's validity: that judge is built from the same
+features the scorer reads, so it agrees by construction. Agreement with graders of answers real models wrote is
+measured by ``benchmarks/bench_agreement.py`` (graded panels).
 """
 from __future__ import annotations
 
@@ -91,7 +95,8 @@ def main() -> None:
                 ("calibrated out-of-fold", result.out_of_fold), ("upper reference", result.upper_reference))
         for name, stats in rows:
             s = stats.spearman
-            print(f"  Spearman vs simulated judge, {name:24s} {s.value:.3f} [{s.low:.3f}, {s.high:.3f}]")
+            print(f"  Spearman vs simulated judge (optimiser check, agrees by construction), {name:24s} "
+                  f"{s.value:.3f} [{s.low:.3f}, {s.high:.3f}]")
         c = result.constants
         print(f"  hidden alpha/beta/w_hit/tau = 1.1/0.5/0.7/0.82; "
               f"fitted {c.alpha:.2f}/{c.beta:.2f}/{c.w_hit:.2f}/{c.tau:.3f}")

@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "eval": "wafersage.harness.run.cli:eval_cmd",
     "score": "wafersage.harness.scoring.cli:score",
     "calibrate": "wafersage.harness.scoring.cli:calibrate",
+    "agreement": "wafersage.harness.agreement.cli:agreement_cmd",
     "report": "wafersage.reports.cli:report",
     "compare": "wafersage.reports.cli:compare",
     "train": "wafersage.training.cli:train",

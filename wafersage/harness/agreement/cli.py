@@ -1,0 +1,95 @@
+"""``wafersage agreement``: how the rule score (and optionally a judge) agrees with a graded panel."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from .measure import AgreementReport, agreement, summary_json
+from .panel import Panel, PanelError, load_panel
+from .scoring import judge_rows, rule_rows
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _ci(ci: tuple[float | None, float | None]) -> str:
+    return "" if ci[0] is None or ci[1] is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def report_table(report: AgreementReport, title: str, score_name: str = "rule") -> Table:
+    """The agreement report as a terminal table: pooled, then one row per source."""
+    table = Table(title=title)
+    for column in ("answers", "n", "Spearman [95% CI]", "Kendall", "MAE",
+                   f"{score_name} mean", "reference mean"):
+        table.add_column(column, justify="left" if column == "answers" else "right")
+    p = report.pooled
+    table.add_row("pooled", str(p.n), _num(p.spearman) + _ci(p.spearman_ci), _num(p.kendall), _num(p.mae), "", "")
+    for source, s in report.by_source.items():
+        table.add_row(source, str(s.n), _num(s.spearman) + _ci(s.spearman_ci), _num(s.kendall), _num(s.mae),
+                      _num(s.rule_mean), _num(s.judge_mean))
+    table.caption = (f"source pairs whose reference difference is significant: {report.pairs}; ordered alike by "
+                     f"the {score_name} score: {report.pairs_ordered_alike}; unscored answers: {report.n_unscored}")
+    return table
+
+
+def _wafer_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    first, sep, last = text.partition("-")
+    try:
+        bounds = (int(first), int(last or first))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give a wafer range like 1-6 (1-based, in items.jsonl order)") from None
+    if bounds[0] < 1 or bounds[1] < bounds[0]:
+        raise click.BadParameter(f"{text!r}: the range must start at 1 or later and not run backwards")
+    return bounds
+
+
+def _load(panel_dir: Path, wafers: str | None) -> Panel:
+    panel = load_panel(panel_dir)
+    bounds = _wafer_range(wafers)
+    return panel.select_wafers(*bounds) if bounds else panel
+
+
+@click.command("agreement")
+@click.option("--panel", "panel_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="a graded panel folder (items.jsonl, answers.jsonl, maps.npz, labels.json, images/)")
+@click.option("--judge", "judge_spec", default=None,
+              help="also grade every answer with this LLM judge (a registered model or YAML) and compare it too")
+@click.option("--wafers", default=None, help="only the panel's wafers in this range, e.g. 1-6 (items.jsonl order)")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the figures as JSON here")
+@click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="judge response cache (default: .wafersage-cache.sqlite next to the panel)")
+def agreement_cmd(panel_dir: Path, judge_spec: str | None, wafers: str | None, json_out: Path | None,
+                  cache_path: Path | None) -> None:
+    """Score a graded panel's answers and measure agreement with its reference grades."""
+    try:
+        panel = _load(panel_dir, wafers)
+    except PanelError as exc:
+        raise click.ClickException(str(exc)) from None
+    console = Console()
+    where = f"{panel_dir}" + (f" wafers {wafers}" if wafers else "")
+    result = {"rule": summary_json(rule := agreement(rule_rows(panel)))}
+    console.print(report_table(rule, f"rule score vs reference grades: {where}"))
+    if judge_spec:
+        from ..scoring.cli import _judge
+        judge = _judge(judge_spec, 1, False, cache_path or panel_dir.parent / ".wafersage-cache.sqlite")
+        with tqdm(total=len(panel.answers), desc="judging", unit="answer") as bar:
+            judged = agreement(judge_rows(panel, judge, bar.update))
+        result["judge"] = summary_json(judged) | {"judge": judge.identity}
+        console.print(report_table(judged, f"judge {judge_spec} vs reference grades: {where}", "judge"))
+    for name, rep in (("rule", rule),):
+        if rep.n_unscored:
+            names = ", ".join(f"{u['item_id']} ({u['source']}: {u['reason']})" for u in rep.unscored[:5])
+            console.print(f"[yellow]{rep.n_unscored} answers the {name} scorer could not score:[/] {names}")
+    if json_out:
+        payload = result["rule"] | ({"judge": result["judge"]} if judge_spec else {})
+        json_out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_out}")

@@ -1,0 +1,77 @@
+"""Scoring a panel's answers with the project's rule scorer (and, optionally, an LLM judge).
+
+A panel item becomes the :class:`~wafersage.tasks.bench.schema.VQAItem` the scorer reads; an item lacking a field
+the scorer needs is *unscored* with the reason, never dropped (:class:`~.measure.Scored` keeps it).
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from ...tasks.bench.schema import VQAItem
+from ..scoring.answers import scored_answer
+from ..scoring.rules import RuleConstants, RuleScorer
+from .measure import Scored
+from .panel import Panel, PanelAnswer, PanelItem, item_dimension
+
+
+class Unscorable(ValueError):
+    """The scorer cannot score this item; the message says which field is missing."""
+
+
+def as_vqa_item(item: PanelItem) -> VQAItem:
+    """The benchmark item a panel row stands for (its rubric travels separately)."""
+    if item.rubric is None and item.category != "defect_type":
+        raise Unscorable("the item has no rubric")
+    dimension = item_dimension(item)
+    if dimension is None:
+        raise Unscorable("a consistency item whose targets name no single rubric dimension")
+    return VQAItem(
+        id=item.id, wafer_id=item.wafer_id, image=item.image or f"images/{item.wafer_id}.png",
+        question=item.question, answer=item.reference or "-", category=item.category, dimension=dimension,
+        difficulty=item.difficulty, labels=item.labels, qa_index=0, split="test", expected_yes=item.expected_yes,
+        targets=item.targets)
+
+
+def _row(answer: PanelAnswer, item: PanelItem, score: float | None, reason: str | None = None) -> Scored:
+    return Scored(item_id=item.id, wafer_id=item.wafer_id, source=answer.source, category=item.category,
+                  reference=answer.judge.score, score=score, reason=reason)
+
+
+def rule_rows(panel: Panel, constants: RuleConstants | None = None) -> list[Scored]:
+    """Every panel answer with its rule score under ``constants`` (paper defaults when None)."""
+    rubrics = {item.wafer_id: item.rubric for item in panel.items.values() if item.rubric is not None}
+    scorer = RuleScorer(rubrics, constants)
+    rows = []
+    for answer in panel.answers:
+        item = panel.items[answer.item_id]
+        try:
+            vqa = as_vqa_item(item)
+            rows.append(_row(answer, item, scorer.score(vqa, scored_answer(answer.answer), item.rubric).score))
+        except (Unscorable, ValueError, KeyError) as exc:
+            rows.append(_row(answer, item, None, str(exc)))
+    return rows
+
+
+def judge_rows(panel: Panel, judge, progress: Callable[[int], None] | None = None) -> list[Scored]:
+    """Every panel answer graded by ``judge`` (an :class:`~wafersage.harness.scoring.judge.LLMJudge`)."""
+    todo, rows = [], []
+    for answer in panel.answers:
+        item = panel.items[answer.item_id]
+        try:
+            if item.rubric is None:
+                raise Unscorable("the item has no rubric for the judge prompt")
+            todo.append((answer, item, (as_vqa_item(item), item.rubric, scored_answer(answer.answer))))
+        except Unscorable as exc:
+            rows.append(_row(answer, item, None, str(exc)))
+
+    async def grade():
+        try:
+            return await judge.judge_many([t for *_, t in todo], progress=progress)
+        finally:
+            await judge.model.aclose()
+
+    for (answer, item, _), verdict in zip(todo, asyncio.run(grade())):
+        ok = verdict.status == "scored"
+        rows.append(_row(answer, item, verdict.score if ok else None, None if ok else f"judge: {verdict.reason or verdict.status}"))
+    return rows
