@@ -35,7 +35,7 @@ class ModelCaller:
         self.cache = cache
         self.params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0)
         self.model = load_model(config)
-        if getattr(self.model, "deployment", None) == "baseline":
+        if self.model.deployment == "baseline":
             raise ModelConfigError(
                 f"model {config.name!r} is a built-in baseline: it answers benchmark questions from a benchmark "
                 "folder and cannot describe maps or write questions; pass a vision-language model")
