@@ -19,7 +19,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import ModelRequest, ModelResponse, SentImage
-from .config import ModelConfig, ModelConfigError
+from .config import ModelConfig, ModelConfigError, PricePerMillion
 from .images import EncodedImage, ImageFormat, ImageReadError, capped_size, encode_image, image_size
 from .limits import AdaptiveLimiter, MinuteBudget
 from .offline import check_endpoint, endpoint_host, is_loopback
@@ -29,12 +29,6 @@ log = logging.getLogger(__name__)
 #: the body of a 200 answer could not be read as a chat completion
 MALFORMED_ERRORS = (json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError)
 ESTIMATED_TOKENS_PER_IMAGE = 85
-
-
-class PricePerMillion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: float = Field(0.0, ge=0, description="USD per million input (prompt) tokens")
-    output: float = Field(0.0, ge=0, description="USD per million output (completion) tokens")
 
 
 class OpenAIOptions(BaseModel):
