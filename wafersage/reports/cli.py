@@ -47,7 +47,8 @@ def leaderboard_table(board: Leaderboard) -> Table:
         cost = (f"{row.cost_per_1000_questions:.2f}",) if paid else ()
         model = escape(row.model) + (" ⚠" if row.flags else "")
         table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", model, row.deployment,
-                      format_estimate(row.overall, ci=" ({low}–{high})", ci_digits=1), *dims, accuracy, *cost, str(row.n_failed))
+                      format_estimate(row.overall, ci=" ({low}–{high})", ci_digits=1), *dims, accuracy, *cost,
+                      str(row.n_failed))
     return table
 
 

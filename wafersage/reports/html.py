@@ -7,13 +7,13 @@ block (``|tojson`` escapes ``<``, ``>``, ``&`` and ``'``), which the page's scri
 from __future__ import annotations
 
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..harness.run.provenance import package_versions
 from ..harness.scoring.calibrate import Calibration
 from ..harness.scoring.stats import Estimate, format_estimate
 from .browser import methodology, open_benchmark, sample_data
@@ -44,16 +44,6 @@ def _environment() -> Environment:
     return env
 
 
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in REPORT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration: Calibration | None = None,
                 max_samples: int = 500) -> str:
     """The leaderboard page as one HTML string (no external resources)."""
@@ -73,7 +63,7 @@ def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration
         "samples": sample_data(ordered, bench, max_samples),
         "bench_note": bench_note,
         "method": methodology(ordered, bench, calibration),
-        "packages": package_versions(),
+        "packages": package_versions(REPORT_PACKAGES),
         "css": Markup((TEMPLATES / "leaderboard.css").read_text(encoding="utf-8")),
         "js": Markup((TEMPLATES / "leaderboard.js").read_text(encoding="utf-8")),
     }

@@ -61,8 +61,9 @@ def price_table(config: ModelConfig) -> dict[str, float] | None:
     try:
         return PricePerMillion.model_validate(prices).model_dump()
     except ValidationError as exc:
-        where = config.source or "config"
-        raise ModelConfigError(f"model {config.name!r} ({where}): price_per_million: {exc.errors()[0]['msg']}") from None
+        problem = exc.errors()[0]["msg"]
+        raise ModelConfigError(
+            f"model {config.name!r} ({config.source or 'config'}): price_per_million: {problem}") from None
 
 
 def estimate_cost(config: ModelConfig, sent: Sequence[SentRequest], items: Sequence[VQAItem]) -> CostEstimate:

@@ -11,10 +11,8 @@ failed ones are retried (``retry_errors`` reruns only those), and answers alread
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +26,7 @@ from ...tasks.bench.schema import SPLITS, VQAItem
 from .cache import ResponseCache, config_fingerprint
 from .estimate import CostEstimate, estimate_cost
 from .messages import build_request
+from .provenance import git_commit, package_versions
 from .records import RunInfo, Sample, SentRequest
 from .folder import (
     SAMPLES, SampleWriter, UnitKey, final_samples, read_run_info, read_samples, rewrite_samples,
@@ -35,6 +34,7 @@ from .folder import (
 )
 
 CACHE_FILE = ".wafersage-cache.sqlite"
+#: packages whose versions run.json records (those installed)
 PACKAGES = ("wafersage", "pydantic", "numpy", "openai", "transformers", "torch", "vllm")
 
 
@@ -58,29 +58,6 @@ class Unit:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def git_commit() -> str | None:
-    """The commit of the wafersage checkout, when it is one."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
 
 
 def default_out_dir(bench: Benchmark, config: ModelConfig) -> Path:
@@ -302,7 +279,7 @@ def run_eval(
     info = RunInfo(
         model=config.public(), model_name=config.name, deployment=deployment,
         bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
-        bench_hash=bench.hash, split=split, n_items=len(items), repeats=repeats, packages=package_versions(),
+        bench_hash=bench.hash, split=split, n_items=len(items), repeats=repeats, packages=package_versions(PACKAGES),
         git_commit=git_commit(), started_at=earlier.started_at if earlier else now_iso(), offline=config.offline,
     )
     write_run_info(folder, info)
