@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 from ...models.base import ModelRequest, ModelResponse
 from ...models.config import SECRET_KEYS, ModelConfig
+from ...tasks.bench.folder import sha256_file
 
 #: config fields that never change what a model answers; left out of cache keys and resume checks
 NON_OUTPUT_KEYS: frozenset[str] = frozenset({
@@ -64,11 +65,7 @@ def file_sha256(path: str | Path) -> str:
 
 @lru_cache(maxsize=65536)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 class ResponseCache:
