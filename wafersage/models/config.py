@@ -41,7 +41,7 @@ class PricePerMillion(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _explain(cls, value: Any, handler: Any) -> "PricePerMillion":
+    def _explain(cls, value: Any, handler: Any) -> PricePerMillion:
         """Any problem with the table gets one message saying what a price table is."""
         try:
             return handler(value)
