@@ -14,8 +14,10 @@ from bench_factory import make_bench
 from click.testing import CliRunner
 
 from wafersage.cli import main
+from wafersage.harness.run.estimate import price_table
 from wafersage.harness.run.folder import SAMPLES, load_run, read_samples
 from wafersage.harness.run.runner import run_eval
+from wafersage.models.config import ModelConfigError, load_config_file
 from wafersage.models.testing.server import ChatCompletionsServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +124,24 @@ def test_dry_run_makes_no_calls(bench_dir, tmp_path, server, monkeypatch):
     assert result.exit_code == 0, result.output
     assert server.chat_requests == 0 and not (tmp_path / "runs").exists()
     assert "nothing was called" in result.output and "cost           ~$0.00" in result.output
+
+
+def test_a_price_table_reads_the_same_in_dry_run_and_eval(bench_dir, tmp_path, server):
+    spec = str(model_yaml(tmp_path, server.url, price_per_million={"input": 0.5}))  # no output price: it costs 0
+    estimate = run_eval(bench_dir, spec, dry_run=True)
+    assert estimate.price_per_million == {"input": 0.5, "output": 0.0} and server.chat_requests == 0
+    assert estimate.cost_usd == estimate.cost_usd_max == pytest.approx(0.5 * estimate.input_tokens / 1e6)
+    run_eval(bench_dir, spec, out_dir=tmp_path / "run", progress=False)
+    responses = [s.response for s in load_run(tmp_path / "run").samples]
+    assert all(r.cost_usd == pytest.approx(0.5 * r.input_tokens / 1e6) and r.output_tokens for r in responses)
+
+    bad = str(model_yaml(tmp_path, server.url, price_per_million={"input": "cheap"}))
+    for price in (lambda: run_eval(bench_dir, bad, dry_run=True),
+                  lambda: price_table(load_config_file(bad))):  # the estimate's own check, for any caller
+        with pytest.raises(ModelConfigError, match=r"'test-vlm'.*price_per_million.*\{input: USD, output: USD\}"):
+            price()
+    result = CliRunner().invoke(main, ["eval", "--bench", str(bench_dir), "--model", bad, "--dry-run"])
+    assert result.exit_code == 2 and "price_per_million" in result.output
 
 
 def test_offline_refuses_a_remote_endpoint_before_any_traffic(bench_dir, tmp_path):

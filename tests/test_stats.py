@@ -64,3 +64,13 @@ def test_breakdown_and_detection_rates():
     assert set(parts) == {"easy", "hard"} and parts["easy"].n == len(values) // 2
     rates = stats.detection_rates([True, True, False, False, True], [True, False, False, True, True])
     assert rates.overkill_rate == pytest.approx(0.5) and rates.miss_rate == pytest.approx(1 / 3)
+
+
+def test_format_estimate_in_each_tables_style():
+    estimate = stats.Estimate(value=0.5234, low=0.4149, high=0.6351, n=40, n_wafers=8)
+    assert stats.format_estimate(estimate) == "0.52 [0.41, 0.64]"
+    assert stats.format_estimate(estimate, 0, scale=100, unit="%") == "52% [41, 64]"
+    assert stats.format_estimate(estimate, ci=" ({low}–{high})", ci_digits=1) == "0.52 (0.4–0.6)"
+    no_ci = estimate.model_copy(update={"low": None, "high": None})
+    assert stats.format_estimate(no_ci, 1) == "0.5" and stats.format_estimate(None) == "–"
+    assert stats.format_estimate(None, missing="-") == "-"

@@ -1,9 +1,16 @@
 """The one interface every VLM backend implements."""
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 from pydantic import BaseModel, Field
+
+
+#: where a model runs: a paid remote endpoint, this machine (weights or a loopback server), or a built-in baseline
+Deployment = Literal["api", "local", "baseline"]
+#: what a backend sends for an image file: (width, height) after its size cap, and its encoding (png or jpeg);
+#: the encoding is None for a backend that hands the model decoded pixels, both are None for one that sends nothing
+SentImage = tuple[tuple[int, int] | None, str | None]
 
 
 class ChatMessage(BaseModel):
@@ -49,9 +56,19 @@ class ModelResponse(BaseModel):
 
 @runtime_checkable
 class Model(Protocol):
-    """Async batch interface: one response per request, in order; a failed call returns a response with ``error``."""
+    """Async batch interface: one response per request, in order; a failed call returns a response with ``error``.
+
+    The runner reads ``deployment`` (baselines answer from request metadata, so their answers are never cached),
+    sends ``batch_size`` requests per :meth:`generate` call, and records :meth:`sent_image` for every request.
+    """
 
     name: str
+    deployment: Deployment
+    batch_size: int  # requests per generate() call the runner sends
+
+    def sent_image(self, path: str) -> SentImage:
+        """The size and encoding this backend sends for the image file at ``path`` (see :data:`SentImage`)."""
+        ...
 
     async def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]: ...
 

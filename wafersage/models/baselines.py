@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..tasks.bench.folder import Benchmark
 from ..tasks.maps.wafer import PATTERNS
-from .base import ModelRequest, ModelResponse
+from .base import ModelRequest, ModelResponse, SentImage
 from .config import ModelConfig
 
 #: backend names of the built-in baselines (deployment "baseline", no cost, no image read)
@@ -46,6 +46,9 @@ class BaselineOptions(BaseModel):
     image_max_side: int | None = Field(None, description="accepted for uniform commands; baselines read no image")
     image_format: Literal["png", "jpeg"] | None = Field(None, description="accepted; baselines read no image")
 
+    def sent_image(self, path: str) -> SentImage:
+        return None, None  # baselines answer from the request's metadata and send no image anywhere
+
 
 class ConstantOptions(BaselineOptions):
     text: str = Field(DEFAULT_CONSTANT_TEXT, min_length=1, description="the answer given to every question")
@@ -59,12 +62,16 @@ class _Baseline:
     """Shared plumbing: per-request timing, rough token counts, errors as responses."""
 
     deployment = "baseline"
+    batch_size = 1
     options_model: type[BaselineOptions] = BaselineOptions
 
     def __init__(self, config: ModelConfig):
         self.config = config
         self.name = config.name
         self.options = config.parse_options(self.options_model)
+
+    def sent_image(self, path: str) -> SentImage:
+        return self.options.sent_image(path)
 
     def answer(self, request: ModelRequest) -> str:
         raise NotImplementedError

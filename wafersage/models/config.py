@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SECRET_KEYS = ("api_key",)
 #: the file a training run writes into its exported model folder (stage, settings, system prompt, item ids)
@@ -29,6 +29,25 @@ TRAINING_MANIFEST = "wafersage_training.json"
 
 class ModelConfigError(ValueError):
     """A model declaration is missing or invalid; the message names the file or name and the fix."""
+
+
+class PricePerMillion(BaseModel):
+    """A config's ``price_per_million``: US dollars per million tokens; a side left out costs nothing. The one
+    parser of the table, for the openai backend's costs and the dry run's estimate."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(0.0, ge=0, description="USD per million input (prompt) tokens")
+    output: float = Field(0.0, ge=0, description="USD per million output (completion) tokens")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _explain(cls, value: Any, handler: Any) -> PricePerMillion:
+        """Any problem with the table gets one message saying what a price table is."""
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f"expected {{input: USD, output: USD}} per million tokens (numbers, 0 or more; a side "
+                             f"left out costs 0), got {value!r}") from None
 
 
 class ModelConfig(BaseModel):

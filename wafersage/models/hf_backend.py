@@ -32,9 +32,9 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import GenerationParams, ModelRequest, ModelResponse
+from .base import GenerationParams, ModelRequest, ModelResponse, SentImage
 from .config import ModelConfig, ModelConfigError
-from .images import ImageReadError
+from .images import ImageReadError, capped_size, image_size
 
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
@@ -53,12 +53,17 @@ class HFOptions(BaseModel):
     image_max_side: int | None = Field(
         None, ge=16, description="downscale images whose longer side exceeds this (pixels); None keeps them")
 
+    def sent_image(self, path: str) -> SentImage:
+        """The size the model sees; no encoding, since the processor gets decoded pixels."""
+        return capped_size(image_size(path), self.image_max_side), None
+
 
 def load_image(path: str, max_side: int | None):
     """Open an image as RGB, shrunk (aspect kept) so its long side is at most ``max_side``.
 
-    Same size rule and nearest-neighbour resampling as :func:`wafersage.models.images.encode_image`, so every
-    backend sees a wafer map's dies alike (each die stays one solid colour).
+    Same size rule (:func:`~wafersage.models.images.capped_size`) and nearest-neighbour resampling as
+    :func:`~wafersage.models.images.encode_image`, so every backend sees a wafer map's dies alike (each die stays
+    one solid colour).
     """
     from PIL import Image
 
@@ -67,10 +72,8 @@ def load_image(path: str, max_side: int | None):
             image = img.convert("RGB")
     except OSError as exc:
         raise ImageReadError(f"cannot read image {path} ({exc}); check the request's image path") from exc
-    width, height = image.size
-    if max_side and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = capped_size(image.size, max_side)
+    if size != image.size:
         image = image.resize(size, Image.Resampling.NEAREST)
     return image
 
@@ -149,6 +152,9 @@ class HFModel:
         self._processor = None
         self._device = None
         self._lock = threading.Lock()
+
+    def sent_image(self, path: str) -> SentImage:
+        return self.options.sent_image(path)
 
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self) -> None:

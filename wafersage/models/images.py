@@ -1,4 +1,5 @@
-"""Images as base64 data URLs for chat APIs, the long side capped; encodings are cached per file and settings."""
+"""Images as backends send them: the long side capped (:func:`capped_size`, the one size rule every backend uses),
+as base64 data URLs for chat APIs (:func:`encode_image`; encodings are cached per file and settings)."""
 from __future__ import annotations
 
 import base64
@@ -33,6 +34,22 @@ class ImageReadError(ValueError):
     """An image file could not be read or decoded."""
 
 
+@lru_cache(maxsize=65536)
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header."""
+    with Image.open(path) as img:
+        return img.size
+
+
+def capped_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """The size after scaling down (never up) so the long side is at most ``max_side``, keeping the aspect."""
+    width, height = size
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def encode_image(path: str | os.PathLike[str], max_side: int | None = 512,
                  image_format: ImageFormat = "png") -> EncodedImage:
     """Encode ``path`` as a data URL; images whose long side exceeds ``max_side`` are shrunk (aspect kept)."""
@@ -57,15 +74,13 @@ def _encode_cached(path: str, mtime_ns: int, size: int, max_side: int | None,
         with open(path, "rb") as handle:
             data = handle.read()
         dims = _png_size(data)
-        if dims and (not max_side or max(dims) <= max_side):
+        if dims and capped_size(dims, max_side) == dims:
             return _as_url(data, *dims, image_format)
     try:
         with Image.open(path) as image:  # reads the header only; pixels are decoded when needed
             source_format = (image.format or "").lower()
-            width, height = image.size
-            if max_side and max(width, height) > max_side:
-                scale = max_side / max(width, height)
-                width, height = max(1, round(width * scale)), max(1, round(height * scale))
+            width, height = capped_size(image.size, max_side)
+            if (width, height) != image.size:
                 # wafer maps are die grids: nearest keeps each die one solid colour
                 image = image.resize((width, height), Image.Resampling.NEAREST)
             elif source_format == image_format:

@@ -18,9 +18,9 @@ import openai
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .base import ModelRequest, ModelResponse
-from .config import ModelConfig, ModelConfigError
-from .images import EncodedImage, ImageFormat, ImageReadError, encode_image
+from .base import ModelRequest, ModelResponse, SentImage
+from .config import ModelConfig, ModelConfigError, PricePerMillion
+from .images import EncodedImage, ImageFormat, ImageReadError, capped_size, encode_image, image_size
 from .limits import AdaptiveLimiter, MinuteBudget
 from .offline import check_endpoint, endpoint_host, is_loopback
 
@@ -29,12 +29,6 @@ log = logging.getLogger(__name__)
 #: the body of a 200 answer could not be read as a chat completion
 MALFORMED_ERRORS = (json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError)
 ESTIMATED_TOKENS_PER_IMAGE = 85
-
-
-class PricePerMillion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: float = Field(0.0, ge=0, description="USD per million input (prompt) tokens")
-    output: float = Field(0.0, ge=0, description="USD per million output (completion) tokens")
 
 
 class OpenAIOptions(BaseModel):
@@ -71,6 +65,10 @@ class OpenAIOptions(BaseModel):
             raise ValueError(f"base_url must be an http(s) URL with a host, got {value!r}")
         return value
 
+    def sent_image(self, path: str) -> SentImage:
+        """The size and format :func:`~wafersage.models.images.encode_image` sends with these options."""
+        return capped_size(image_size(path), self.image_max_side), self.image_format
+
 
 class MalformedResponse(ValueError):
     """A 200 answer that is not a usable chat completion."""
@@ -99,6 +97,8 @@ class _Completion(BaseModel):
 
 class OpenAIModel:
     """A :class:`~wafersage.models.base.Model` over an OpenAI-compatible endpoint."""
+
+    batch_size = 1  # concurrency comes from the runner's workers and the limiter, not from batches
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -139,8 +139,11 @@ class OpenAIModel:
         return self.limiter.limit
 
     def encode(self, path: str) -> EncodedImage:
-        """The image exactly as this backend sends it (size and format are recorded by the runner)."""
+        """The image exactly as this backend sends it."""
         return encode_image(path, self.options.image_max_side, self.options.image_format)
+
+    def sent_image(self, path: str) -> SentImage:
+        return self.options.sent_image(path)
 
     # ---- client ----------------------------------------------------------------------------------------------------
     def _client_for_loop(self) -> openai.AsyncOpenAI:

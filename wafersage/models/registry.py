@@ -27,6 +27,17 @@ BACKENDS: dict[str, str] = {
     "specialist": "wafersage.models.specialist:SpecialistModel",
 }
 
+#: backend name -> "module:Class" of its pydantic options, so a dry run reads a backend's defaults without building it
+OPTIONS: dict[str, str] = {
+    "openai": "wafersage.models.openai_backend:OpenAIOptions",
+    "hf": "wafersage.models.hf_backend:HFOptions",
+    "vllm": "wafersage.models.vllm_backend:VLLMOptions",
+    "oracle": "wafersage.models.baselines:BaselineOptions",
+    "constant": "wafersage.models.baselines:ConstantOptions",
+    "random": "wafersage.models.baselines:BaselineOptions",
+    "specialist": "wafersage.models.specialist:SpecialistOptions",
+}
+
 #: models that need no config file
 BUILTIN: dict[str, dict[str, Any]] = {
     "oracle": {"backend": "oracle"},
@@ -80,12 +91,14 @@ def resolve(spec: str, **overrides: Any) -> ModelConfig:
     return config
 
 
-def backend_class(backend: str) -> type:
-    target = BACKENDS.get(backend)
+def _import(table: dict[str, str], backend: str) -> Any:
+    """The object a lazy ``module:attr`` entry of ``table`` names; an unknown backend or a missing extra is a
+    :class:`ModelConfigError` naming the fix."""
+    target = table.get(backend)
     if target is None:
-        close = difflib.get_close_matches(backend, BACKENDS, n=3)
+        close = difflib.get_close_matches(backend, table, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ModelConfigError(f"unknown backend {backend!r}.{hint} Known: {', '.join(BACKENDS)}")
+        raise ModelConfigError(f"unknown backend {backend!r}.{hint} Known: {', '.join(table)}")
     module, attr = target.split(":")
     try:
         mod = importlib.import_module(module)
@@ -94,6 +107,16 @@ def backend_class(backend: str) -> type:
         fix = f"; install it with pip install 'wafersage[{extra}]' -c constraints.txt" if extra else ""
         raise ModelConfigError(f"backend {backend!r} cannot be imported ({exc}){fix}") from exc
     return getattr(mod, attr)
+
+
+def backend_class(backend: str) -> type:
+    return _import(BACKENDS, backend)
+
+
+def backend_options(config: ModelConfig) -> Any:
+    """The config's options parsed by its backend's options model (its defaults filled in), without building the
+    model: nothing heavy is imported, no key is read, no endpoint is touched."""
+    return config.parse_options(_import(OPTIONS, config.backend))
 
 
 def load_model(spec: str | ModelConfig, **overrides: Any) -> Model:

@@ -27,10 +27,10 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import ModelRequest, ModelResponse
+from .base import ModelRequest, ModelResponse, SentImage
 from .config import ModelConfig, ModelConfigError
 from .hf_backend import chat_messages, checkpoint_folders
-from .images import EncodedImage, ImageFormat, encode_image
+from .images import ImageFormat, capped_size, encode_image, image_size
 
 
 class VLLMOptions(BaseModel):
@@ -50,6 +50,10 @@ class VLLMOptions(BaseModel):
     max_images_per_prompt: int = Field(1, ge=1, description="vLLM's limit_mm_per_prompt for images")
     enforce_eager: bool = Field(False, description="skip CUDA graph capture (faster start, slower decoding)")
     seed: int = Field(0, description="engine seed; a request's own seed still applies when it samples")
+
+    def sent_image(self, path: str) -> SentImage:
+        """The size and format :func:`vllm_conversation` sends with these options."""
+        return capped_size(image_size(path), self.image_max_side), self.image_format
 
 
 def vllm_conversation(request: ModelRequest, max_side: int | None,
@@ -84,9 +88,8 @@ class VLLMModel:
         self._llm = None
         self._lock = threading.Lock()
 
-    def encode(self, path: str) -> EncodedImage:
-        """An image as this backend sends it (the runner records its size and format)."""
-        return encode_image(path, self.options.image_max_side, self.options.image_format)
+    def sent_image(self, path: str) -> SentImage:
+        return self.options.sent_image(path)
 
     def _load(self) -> None:
         if self._llm is not None:

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..harness.scoring.calibrate import CalibrationError, load_calibration
+from ..harness.scoring.stats import format_estimate
 from . import compare as gate
 from .tables import to_csv, to_json, to_markdown, write_text
 from .html import render_html
@@ -22,14 +23,6 @@ from .results import NotComparable, ReportInputError, load_result, load_results
 
 _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 _FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def _compact(estimate, digits: int = 2) -> str:
-    if estimate is None:
-        return "–"
-    if estimate.low is None or estimate.high is None:
-        return f"{estimate.value:.{digits}f}"
-    return f"{estimate.value:.{digits}f} ({estimate.low:.1f}–{estimate.high:.1f})"
 
 
 def leaderboard_table(board: Leaderboard) -> Table:
@@ -54,7 +47,8 @@ def leaderboard_table(board: Leaderboard) -> Table:
         cost = (f"{row.cost_per_1000_questions:.2f}",) if paid else ()
         model = escape(row.model) + (" ⚠" if row.flags else "")
         table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", model, row.deployment,
-                      _compact(row.overall), *dims, accuracy, *cost, str(row.n_failed))
+                      format_estimate(row.overall, ci=" ({low}–{high})", ci_digits=1), *dims, accuracy, *cost,
+                      str(row.n_failed))
     return table
 
 

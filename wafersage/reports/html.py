@@ -6,15 +6,16 @@ block (``|tojson`` escapes ``<``, ``>``, ``&`` and ``'``), which the page's scri
 """
 from __future__ import annotations
 
-from importlib import metadata
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..harness.run.provenance import package_versions
 from ..harness.scoring.calibrate import Calibration
-from ..harness.scoring.stats import Estimate
+from ..harness.scoring.stats import Estimate, format_estimate
 from .browser import methodology, open_benchmark, sample_data
 from .charts import heatmap_svg, score_cost_svg
 from .leaderboard import Leaderboard
@@ -24,22 +25,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 #: packages whose versions the methodology section lists (those installed)
 REPORT_PACKAGES = ("wafersage", "numpy", "scipy", "pydantic", "rapidfuzz", "bayesian-optimization", "jinja2",
                    "matplotlib", "openai")
-
-
-def fmt_estimate(estimate: Estimate | None, digits: int = 2) -> str:
-    if estimate is None:
-        return "–"
-    if estimate.low is None or estimate.high is None:
-        return f"{estimate.value:.{digits}f}"
-    return f"{estimate.value:.{digits}f} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
-
-
-def fmt_percent(estimate: Estimate | None) -> str:
-    if estimate is None:
-        return "–"
-    if estimate.low is None or estimate.high is None:
-        return f"{100 * estimate.value:.0f}%"
-    return f"{100 * estimate.value:.0f}% [{100 * estimate.low:.0f}, {100 * estimate.high:.0f}]"
 
 
 def sort_value(value: Any) -> str:
@@ -54,18 +39,9 @@ def sort_value(value: Any) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(estimate=fmt_estimate, percent=fmt_percent, sortval=sort_value)
+    env.filters.update(estimate=format_estimate, percent=partial(format_estimate, digits=0, scale=100, unit="%"),
+                       sortval=sort_value)
     return env
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in REPORT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration: Calibration | None = None,
@@ -87,7 +63,7 @@ def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration
         "samples": sample_data(ordered, bench, max_samples),
         "bench_note": bench_note,
         "method": methodology(ordered, bench, calibration),
-        "packages": package_versions(),
+        "packages": package_versions(REPORT_PACKAGES),
         "css": Markup((TEMPLATES / "leaderboard.css").read_text(encoding="utf-8")),
         "js": Markup((TEMPLATES / "leaderboard.js").read_text(encoding="utf-8")),
     }

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..harness.scoring.stats import Estimate
+from ..harness.scoring.stats import Estimate, format_estimate
 from .leaderboard import Leaderboard, Row
 
 
@@ -63,22 +63,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: 
     return "\n".join(lines) + "\n"
 
 
-def _fmt(estimate: Estimate | None, digits: int = 2, scale: float = 1.0) -> str:
-    if estimate is None:
-        return "–"
-    value = f"{scale * estimate.value:.{digits}f}"
-    if estimate.low is None or estimate.high is None:
-        return value
-    return f"{value} [{scale * estimate.low:.{digits}f}, {scale * estimate.high:.{digits}f}]"
-
-
 def to_markdown(board: Leaderboard) -> str:
     header = ["#", "model", "deployment", f"{board.score_kind} score [95% CI]", *board.dimensions,
               "type acc. %", "consistency acc. %", "p50 s", "USD/1k Q", "items", "failed"]
     rows = [[f"{row.rank}{' ≈' if row.tied_with_above else ''}", row.model + (" ⚠" if row.flags else ""),
-             row.deployment, _fmt(row.overall),
-             *(_fmt(row.dimensions.get(d), 1) for d in board.dimensions),
-             _fmt(row.type_accuracy, 0, 100), _fmt(row.consistency_accuracy, 0, 100),
+             row.deployment, format_estimate(row.overall),
+             *(format_estimate(row.dimensions.get(d), 1) for d in board.dimensions),
+             format_estimate(row.type_accuracy, 0, scale=100), format_estimate(row.consistency_accuracy, 0, scale=100),
              f"{row.latency_p50_s:.3f}" if row.latency_p50_s is not None else "–",
              f"{row.cost_per_1000_questions:.3f}", row.n_items, row.n_failed] for row in board.rows]
     title = (f"**{board.bench_name} v{board.bench_version}** ({board.split} split, hash `{board.bench_hash[:12]}`), "

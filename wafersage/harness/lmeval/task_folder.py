@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
@@ -29,6 +28,7 @@ from ...tasks.bench.folder import Benchmark, BenchmarkError
 from ...tasks.bench.schema import CATEGORIES, SPLITS
 from ..scoring.calibrate import CalibrationError, load_calibration
 from ..run.messages import SYSTEM_PROMPT
+from ..run.provenance import package_versions
 from .task.runtime import (
     ALL, CALIBRATION_FILE, CONFIG_FILE, TaskFolderConfig, TaskFolderError, metric_names,
 )
@@ -43,13 +43,6 @@ _ENV = Environment(loader=PackageLoader("wafersage.harness.lmeval", "task"), aut
 
 class ExportError(ValueError):
     """The export cannot go ahead; the message names the input and the fix."""
-
-
-def _wafersage_version() -> str:
-    try:
-        return version("wafersage")
-    except PackageNotFoundError:
-        return ""
 
 
 def _check_out_dir(out: Path) -> list[str]:
@@ -102,7 +95,8 @@ def export_task_folder(bench_dir: str | Path, out_dir: str | Path, *, split: str
         name=name, bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
         bench_hash=bench.hash, split=split, calibration_id=calib.id if calib else None,
         image_placeholder=image_placeholder, max_gen_toks=max_gen_toks, tasks=tasks,
-        system_prompt=system_prompt or SYSTEM_PROMPT, wafersage_version=_wafersage_version(),
+        system_prompt=system_prompt or SYSTEM_PROMPT,
+        wafersage_version=package_versions(["wafersage"]).get("wafersage", ""),
     )
     files: dict[str, str] = {
         TEMPLATE_FILE: _ENV.get_template("template.yaml.j2").render(config=config),

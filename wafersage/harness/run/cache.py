@@ -1,13 +1,12 @@
 """A response cache on SQLite, shared by the eval runner and the scorer's LLM judge.
 
-Usage::
+Usage, one request at a time (the judge, the synthesis model caller)::
 
     cache = ResponseCache("runs/demo/.wafersage-cache.sqlite")
-    key = cache.key(config, request, repeat=0)
-    response = cache.get(key)            # ModelResponse or None
-    if response is None:
-        response = (await model.generate([request]))[0]
-        cache.put(key, response)         # ignored when response.error is set
+    response, cached = await cached_generate(cache, model, config, request, repeat=0)
+
+which is :meth:`~ResponseCache.key`, :meth:`~ResponseCache.get` and, on a miss, the model call and
+:meth:`~ResponseCache.put` (ignored when ``response.error`` is set).
 
 The key is the sha256 of everything that decides a model's output: the model config without secrets and without
 operational settings (:data:`NON_OUTPUT_KEYS`: timeouts, concurrency, rate limits, prices, ...), the messages, the
@@ -30,8 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from ...models.base import ModelRequest, ModelResponse
+from ...models.base import Model, ModelRequest, ModelResponse
 from ...models.config import SECRET_KEYS, ModelConfig
+from ...tasks.bench.folder import sha256_file
 
 #: config fields that never change what a model answers; left out of cache keys and resume checks
 NON_OUTPUT_KEYS: frozenset[str] = frozenset({
@@ -64,11 +64,7 @@ def file_sha256(path: str | Path) -> str:
 
 @lru_cache(maxsize=65536)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 class ResponseCache:
@@ -169,3 +165,18 @@ class ResponseCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def cached_generate(cache: ResponseCache | None, model: Model, config: ModelConfig, request: ModelRequest,
+                          repeat: int = 0) -> tuple[ModelResponse, bool]:
+    """One request through the cache: the cached answer if there is one, else the model's, cached when ok.
+
+    Returns the response and whether it came from the cache; with no cache, every call goes to the model.
+    """
+    key = cache.key(config, request, repeat) if cache is not None else None
+    if key is not None and (hit := cache.get(key)) is not None:
+        return hit, True
+    [response] = await model.generate([request])
+    if key is not None:
+        cache.put(key, response)
+    return response, False

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ...models.baselines import BASELINE_BACKENDS
-from ...models.config import ModelConfig, ModelConfigError
+from ...models.config import ModelConfig, ModelConfigError, PricePerMillion
 from ...tasks.bench.schema import VQAItem
 from .records import SentRequest
 
@@ -52,18 +52,18 @@ def image_tokens(size: tuple[int, int] | None) -> int:
 
 
 def price_table(config: ModelConfig) -> dict[str, float] | None:
+    """The config's ``price_per_million`` as ``{input, output}`` (a side left out is 0), None without one."""
     if config.backend in BASELINE_BACKENDS:
         return {"input": 0.0, "output": 0.0}
     prices = config.options.get("price_per_million")
     if prices is None:
         return None
     try:
-        return {"input": float(prices["input"]), "output": float(prices["output"])}
-    except (TypeError, KeyError, ValueError):
+        return PricePerMillion.model_validate(prices).model_dump()
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
         raise ModelConfigError(
-            f"model {config.name!r} ({config.source or 'config'}): price_per_million must be a mapping "
-            f"{{input: USD, output: USD}} per million tokens, got {prices!r}"
-        ) from None
+            f"model {config.name!r} ({config.source or 'config'}): price_per_million: {problem}") from None
 
 
 def estimate_cost(config: ModelConfig, sent: Sequence[SentRequest], items: Sequence[VQAItem]) -> CostEstimate:

@@ -2,14 +2,10 @@
 
 The same ``SYSTEM_PROMPT`` and :func:`user_text` are used by the lm-evaluation-harness export, so a model sees
 identical prompts through both paths. Images travel as file paths; the backend resizes (long side capped at the
-model's ``image_max_side``) and encodes them (``image_format``: png or jpeg). :func:`sent_image` computes the size
-and format the backend sends, for the run's records.
+model's ``image_max_side``) and encodes them (``image_format``: png or jpeg), and its ``sent_image`` tells the
+runner the size and format it sends, for the run's records.
 """
 from __future__ import annotations
-
-from functools import lru_cache
-
-from PIL import Image
 
 from ...models.base import ChatMessage, GenerationParams, ModelRequest
 from ...tasks.bench.folder import Benchmark
@@ -21,12 +17,6 @@ SYSTEM_PROMPT = (
     "Answer the question about the spatial pattern of the failing dies, its shape, and its likely process cause. "
     "Answer in 1-3 sentences. If the question is a yes/no question, start your answer with Yes or No."
 )
-
-#: the long-side cap and encoding the backends use when a config does not say (the openai backend's defaults)
-DEFAULT_IMAGE_MAX_SIDE = 512
-DEFAULT_IMAGE_FORMAT = "png"
-IMAGE_FORMATS = ("png", "jpeg")
-
 
 def user_text(item: VQAItem) -> str:
     """The user turn's text for an item (the image goes with it)."""
@@ -47,29 +37,3 @@ def build_request(item: VQAItem, bench: Benchmark, params: GenerationParams | No
             "bench_dir": bench.location,
         },
     )
-
-
-@lru_cache(maxsize=65536)
-def image_size(path: str) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header."""
-    with Image.open(path) as img:
-        return img.size
-
-
-def capped_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
-    """The size after scaling down (never up) so the long side is at most ``max_side``, keeping the aspect."""
-    width, height = size
-    if not max_side or max(width, height) <= max_side:
-        return width, height
-    scale = max_side / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def sent_image(path: str, max_side: int | None, image_format: str | None) -> tuple[tuple[int, int], str]:
-    """The size and format a backend with these settings sends for the image at ``path``."""
-    fmt = (image_format or DEFAULT_IMAGE_FORMAT).lower()
-    if fmt == "jpg":
-        fmt = "jpeg"
-    if fmt not in IMAGE_FORMATS:
-        raise ValueError(f"image format {image_format!r} is not supported; use one of {', '.join(IMAGE_FORMATS)}")
-    return capped_size(image_size(path), max_side), fmt

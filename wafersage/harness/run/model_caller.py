@@ -17,7 +17,7 @@ from pathlib import Path
 from ...models.base import ChatMessage, GenerationParams, ModelRequest, ModelResponse
 from ...models.config import ModelConfig, ModelConfigError
 from ...models.registry import load_model
-from .cache import ResponseCache
+from .cache import ResponseCache, cached_generate
 
 #: room for a VQA writer's JSON list of 8–10 pairs
 DEFAULT_MAX_TOKENS = 4096
@@ -35,7 +35,7 @@ class ModelCaller:
         self.cache = cache
         self.params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0)
         self.model = load_model(config)
-        if getattr(self.model, "deployment", None) == "baseline":
+        if self.model.deployment == "baseline":
             raise ModelConfigError(
                 f"model {config.name!r} is a built-in baseline: it answers benchmark questions from a benchmark "
                 "folder and cannot describe maps or write questions; pass a vision-language model")
@@ -52,14 +52,12 @@ class ModelCaller:
         return str(path)
 
     def _generate(self, request: ModelRequest) -> ModelResponse:
-        key = self.cache.key(self.config, request)
-        response = self.cache.get(key)
-        if response is not None:
+        """The request through the cache (errors are never cached: a rebuild asks again), counted."""
+        response, cached = self._loop.run_until_complete(cached_generate(self.cache, self.model, self.config, request))
+        if cached:
             self.n_cached += 1
-            return response
-        [response] = self._loop.run_until_complete(self.model.generate([request]))
-        self.n_calls += 1
-        self.cache.put(key, response)  # errors are never cached: a rebuild asks again
+        else:
+            self.n_calls += 1
         return response
 
     def __call__(self, prompt: str, png: bytes | None = None) -> str:

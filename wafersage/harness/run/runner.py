@@ -11,24 +11,22 @@ failed ones are retried (``retry_errors`` reruns only those), and answers alread
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm import tqdm
 
-from ...models.base import GenerationParams, Model, ModelRequest, ModelResponse
-from ...models.baselines import BASELINE_BACKENDS
+from ...models.base import GenerationParams, Model, ModelRequest, ModelResponse, SentImage
 from ...models.config import ModelConfig
-from ...models.registry import load_model, resolve
+from ...models.registry import backend_options, load_model, resolve
 from ...tasks.bench.folder import Benchmark
 from ...tasks.bench.schema import SPLITS, VQAItem
 from .cache import ResponseCache, config_fingerprint
 from .estimate import CostEstimate, estimate_cost
-from .messages import DEFAULT_IMAGE_MAX_SIDE, build_request, sent_image
+from .messages import build_request
+from .provenance import git_commit, package_versions
 from .records import RunInfo, Sample, SentRequest
 from .folder import (
     SAMPLES, SampleWriter, UnitKey, final_samples, read_run_info, read_samples, rewrite_samples,
@@ -36,6 +34,7 @@ from .folder import (
 )
 
 CACHE_FILE = ".wafersage-cache.sqlite"
+#: packages whose versions run.json records (those installed)
 PACKAGES = ("wafersage", "pydantic", "numpy", "openai", "transformers", "torch", "vllm")
 
 
@@ -59,29 +58,6 @@ class Unit:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def git_commit() -> str | None:
-    """The commit of the wafersage checkout, when it is one."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
 
 
 def default_out_dir(bench: Benchmark, config: ModelConfig) -> Path:
@@ -116,36 +92,8 @@ def resolve_config(
     return resolve(model_spec, **overrides)
 
 
-ImageRecorder = Callable[[str], "tuple[tuple[int, int] | None, str | None]"]
-
-
-def image_recorder(model: Model, config: ModelConfig) -> ImageRecorder:
-    """How to learn the size and format a backend sends for an image file, for :class:`SentRequest`.
-
-    A backend with ``encode(path)`` (the openai backend) reports it exactly; one with parsed ``options`` holding
-    ``image_max_side`` (hf) is computed from it, with no format since it hands the model decoded pixels; a baseline
-    sends nothing."""
-    if getattr(model, "deployment", None) == "baseline":
-        return lambda path: (None, None)
-    encode = getattr(model, "encode", None)
-    if callable(encode):
-        def from_encoder(path: str) -> tuple[tuple[int, int], str]:
-            image = encode(path)
-            return (image.width, image.height), image.image_format
-        return from_encoder
-    options = getattr(model, "options", None)
-    max_side = getattr(options, "image_max_side", config.options.get("image_max_side"))
-    image_format = getattr(options, "image_format", config.options.get("image_format"))
-    return lambda path: (sent_image(path, max_side, image_format)[0], image_format)
-
-
-def estimate_recorder(config: ModelConfig) -> ImageRecorder:
-    """For a dry run, without building the model: the config's image settings, else the API backends' defaults."""
-    if config.backend in BASELINE_BACKENDS:
-        return lambda path: (None, None)
-    local = config.backend in ("hf", "vllm")
-    max_side = config.options.get("image_max_side", None if local else DEFAULT_IMAGE_MAX_SIDE)
-    return lambda path: sent_image(path, max_side, config.options.get("image_format"))
+#: the size and format a backend sends for an image file (a model's ``sent_image``, or its options' in a dry run)
+ImageRecorder = Callable[[str], SentImage]
 
 
 def repeat_params(params: GenerationParams, repeat: int) -> GenerationParams:
@@ -216,12 +164,12 @@ async def run_units(
 ) -> None:
     """Run the units through ``concurrency`` worker tasks fed by a bounded queue; batches for batch backends."""
     queue: asyncio.Queue[Unit | None] = asyncio.Queue(maxsize=max(2 * concurrency, 16))
-    batch_size = max(1, int(getattr(model, "batch_size", 1) or 1))
+    batch_size = max(1, model.batch_size)
     bar = tqdm(total=len(units), unit="item", desc=config.name, smoothing=0.1, dynamic_ncols=True,
                disable=None if progress is None else not progress)
 
     # baselines are free and answer from request metadata, which cache keys leave out: never cache them
-    use_cache = getattr(model, "deployment", None) != "baseline"
+    use_cache = model.deployment != "baseline"
 
     async def handle(batch: list[Unit], previous_line: int) -> int:
         """Answer a batch (from the cache where possible) and append its samples; returns its last line number."""
@@ -276,7 +224,7 @@ async def execute(
     """Run the units still to do, then close the model (inside the event loop its client belongs to)."""
     try:
         todo_items = [item for item in items if any((item.id, r) in todo for r in range(repeats))]
-        units = make_units(todo_items, bench, repeats, params, image_recorder(model, config), config.system_prompt)
+        units = make_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt)
         await run_units([u for u in units if u.key in todo], model, config, cache, writer, concurrency, progress)
     finally:
         await model.aclose()
@@ -312,8 +260,8 @@ def run_eval(
     items = bench.items(split)[:limit] if limit else bench.items(split)
     if not items:
         raise EvalUsageError(f"{bench.root}: split {split!r} has no items; pick another with --split")
-    if dry_run:
-        units = make_units(items, bench, repeats, params, estimate_recorder(config), config.system_prompt)
+    if dry_run:  # the backend's options with their defaults tell what it would send; the model is not built
+        units = make_units(items, bench, repeats, params, backend_options(config).sent_image, config.system_prompt)
         return estimate_cost(config, [u.sent for u in units], [u.item for u in units])
 
     folder = Path(out_dir) if out_dir else default_out_dir(bench, config)
@@ -327,11 +275,11 @@ def run_eval(
     folder.mkdir(parents=True, exist_ok=True)
     rewrite_samples(samples_path, list(previous.values()))  # drops a torn last line and superseded samples
 
-    deployment = getattr(model, "deployment", None) or (earlier.deployment if earlier else "unknown")
+    deployment = model.deployment if model is not None else earlier.deployment if earlier else "unknown"
     info = RunInfo(
         model=config.public(), model_name=config.name, deployment=deployment,
         bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
-        bench_hash=bench.hash, split=split, n_items=len(items), repeats=repeats, packages=package_versions(),
+        bench_hash=bench.hash, split=split, n_items=len(items), repeats=repeats, packages=package_versions(PACKAGES),
         git_commit=git_commit(), started_at=earlier.started_at if earlier else now_iso(), offline=config.offline,
     )
     write_run_info(folder, info)

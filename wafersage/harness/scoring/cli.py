@@ -23,6 +23,7 @@ from .rules import RuleScorer
 from ..run.folder import RunFolderError, load_run
 from ..run.runner import default_cache_path
 from .score_run import IncompleteRunWarning, ScoringError, Summary, load_bench_for, score_run
+from .stats import format_estimate
 
 _ERRORS = (BenchmarkError, CalibrationError, ModelConfigError, RunFolderError, ScoringError)
 
@@ -36,10 +37,8 @@ def _judge(spec: str | None, samples: int, json_schema: bool, cache_path: Path) 
 
 
 def _fmt(estimate) -> str:
-    if estimate is None:
-        return "-"
-    ci = f" [{estimate.low:.2f}, {estimate.high:.2f}]" if estimate.low is not None else ""
-    return f"{estimate.value:.2f}{ci}"
+    """The terminal summary's style: ``0.52 [0.41, 0.63]``, ``-`` for none."""
+    return format_estimate(estimate, missing="-")
 
 
 def _print_summary(summary: Summary, folder: Path) -> None:

@@ -24,10 +24,10 @@ import jinja2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...models.base import ChatMessage, GenerationParams, Model, ModelRequest, ModelResponse
+from ...models.base import ChatMessage, GenerationParams, Model, ModelRequest
 from ...models.config import ModelConfig
 from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
-from ..run.cache import ResponseCache, output_config
+from ..run.cache import ResponseCache, cached_generate, output_config
 
 TEMPLATE = Path(__file__).with_name("prompts") / "judge.j2"
 FIELDS = ("score", *DIMENSIONS)
@@ -197,22 +197,13 @@ class LLMJudge:
                                   response_format=JUDGE_SCHEMA if s.json_schema else None)
         return ModelRequest(messages=[ChatMessage(role="user", content=prompt)], params=params)
 
-    async def _call(self, request: ModelRequest, repeat: int) -> ModelResponse:
-        key = self.cache.key(self.config, request, repeat=repeat) if self.cache is not None else None
-        if key and (hit := self.cache.get(key)) is not None:
-            return hit
-        response = (await self.model.generate([request]))[0]
-        if key:
-            self.cache.put(key, response)  # the cache ignores failed responses
-        return response
-
     async def judge_one(self, item: VQAItem, rubric: Rubric, answer: str) -> JudgeScore:
         prompt = render_prompt(item, rubric, answer, self.template)
         parsed, unparsed = [], []
         for sample in range(self.settings.samples):
             request = self._request(prompt, sample)
             for attempt in range(self.settings.parse_retries + 1):
-                response = await self._call(request, repeat=attempt)
+                response, _ = await cached_generate(self.cache, self.model, self.config, request, repeat=attempt)
                 if response.error is not None:
                     unparsed.append(f"judge call failed: {response.error}")
                     break

@@ -6,6 +6,7 @@ and every paired test works on per-wafer mean differences. All randomness is see
 API (used by scoring, the leaderboard and ``wafersage compare``):
 
 - :func:`mean_ci` — mean of item values with a 95% CI resampling wafers → :class:`Estimate`
+- :func:`format_estimate` — an :class:`Estimate` as text with its CI, in the style of the caller's table
 - :func:`cluster_bootstrap` — any statistic of item-level arrays with wafer resampling → :class:`Estimate`
 - :func:`paired_comparison` — B − A on shared items: mean difference, CI, sign-flip permutation p (:class:`Paired`)
 - :func:`mcnemar_exact` — exact McNemar p-value for right/wrong outcomes on shared items
@@ -33,6 +34,23 @@ class Estimate(BaseModel):
     high: float | None
     n: int  # items
     n_wafers: int
+
+
+def format_estimate(estimate: Estimate | None, digits: int = 2, *, scale: float = 1, unit: str = "",
+                    ci: str = " [{low}, {high}]", ci_digits: int | None = None, missing: str = "–") -> str:
+    """An estimate as text, ``0.52 [0.41, 0.63]`` by default; the CI is left out when there is none.
+
+    ``scale`` multiplies value and bounds (100 for percent), ``unit`` follows the value, ``ci`` places the bounds
+    (``" ({low}–{high})"`` for a compact table), ``ci_digits`` rounds them (default ``digits``), and ``missing`` is
+    the text for no estimate at all.
+    """
+    if estimate is None:
+        return missing
+    text = f"{scale * estimate.value:.{digits}f}{unit}"
+    if estimate.low is None or estimate.high is None:
+        return text
+    places = digits if ci_digits is None else ci_digits
+    return text + ci.format(low=f"{scale * estimate.low:.{places}f}", high=f"{scale * estimate.high:.{places}f}")
 
 
 class Paired(BaseModel):

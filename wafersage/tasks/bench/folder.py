@@ -31,7 +31,8 @@ class BenchmarkError(ValueError):
     """A benchmark folder is missing, changed or malformed; the message names the file and the fix."""
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
