@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 from ..harness.scoring.calibrate import Calibration
 from ..tasks.bench.folder import Benchmark, BenchmarkError
-from .results import RunResult
+from ..tasks.bench.schema import VQAItem
+from .results import ReportInputError, RunResult
 
 
 def open_benchmark(results: Sequence[RunResult]) -> tuple[Benchmark | None, str | None]:
@@ -69,10 +70,18 @@ def sample_data(results: Sequence[RunResult], bench: Benchmark | None, max_items
             "expected_yes": item.expected_yes if item else None, "answers": answers[item_id],
         })
         if bench and item and score.wafer_id not in images:
-            path = bench.image_path(item)
-            if path.exists():
-                images[score.wafer_id] = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+            images[score.wafer_id] = _image_uri(bench, item)
     return {"items": rows, "images": images, "n_total": len(order), "n_shown": len(shown)}
+
+
+def _image_uri(bench: Benchmark, item: VQAItem) -> str:
+    """The item's image as a ``data:`` URI; a path outside the benchmark folder or a file that is not a PNG or JPEG
+    within the size limits refuses the report (naming the item and the path) rather than embed it."""
+    try:
+        path = bench.image_path(item)
+    except BenchmarkError as exc:
+        raise ReportInputError(f"{exc}; the page embeds only the benchmark's own images") from None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def methodology(results: Sequence[RunResult], bench: Benchmark | None,
