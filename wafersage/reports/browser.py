@@ -17,7 +17,8 @@ from .results import ReportInputError, RunResult
 
 
 def open_benchmark(results: Sequence[RunResult]) -> tuple[Benchmark | None, str | None]:
-    """The runs' benchmark folder, checked against their hash; else None and the reason."""
+    """The runs' benchmark folder, checked against their hash; else None and the reason. A folder of that hash
+    whose items name files outside it is refused (:class:`ReportInputError`)."""
     info = results[0].info
     try:
         bench = Benchmark.load(info.bench_dir)
@@ -26,6 +27,10 @@ def open_benchmark(results: Sequence[RunResult]) -> tuple[Benchmark | None, str 
     if bench.hash != info.bench_hash:
         return None, (f"{info.bench_dir} now holds another benchmark (hash {bench.hash[:12]}, the runs used "
                       f"{info.bench_hash[:12]}); questions, references and images are not shown")
+    try:
+        bench.items()  # reads items.jsonl, refusing image paths that leave the folder
+    except BenchmarkError as exc:
+        raise ReportInputError(str(exc)) from None
     return bench, None
 
 
