@@ -19,7 +19,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import ModelRequest, ModelResponse
-from .config import ModelConfig, ModelConfigError
+from .config import ModelConfig, ModelConfigError, redact
 from .images import EncodedImage, ImageFormat, ImageReadError, encode_image
 from .limits import AdaptiveLimiter, MinuteBudget
 from .offline import check_endpoint, endpoint_host, is_loopback
@@ -68,7 +68,7 @@ class OpenAIOptions(BaseModel):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")) or not endpoint_host(value):
-            raise ValueError(f"base_url must be an http(s) URL with a host, got {value!r}")
+            raise ValueError(f"base_url must be an http(s) URL with a host, got {redact(value)!r}")
         return value
 
 
@@ -130,7 +130,8 @@ class OpenAIModel:
         return key
 
     def __repr__(self) -> str:
-        return (f"OpenAIModel(name={self.name!r}, model={self.options.model!r}, base_url={self.options.base_url!r}, "
+        return (f"OpenAIModel(name={self.name!r}, model={self.options.model!r}, "
+                f"base_url={redact(self.options.base_url)!r}, "
                 f"deployment={self.deployment!r})")
 
     @property
@@ -290,4 +291,4 @@ class OpenAIModel:
         return self._redact(reason[:300])
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return redact(text.replace(self._api_key, "***") if self._api_key else text)
