@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from typing import Any, Literal, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import pydantic
@@ -152,12 +153,13 @@ class OpenAIModel:
                 event_hooks={"response": [self._on_response]},
                 trust_env=not self.config.offline,  # offline: no proxy from the environment either
             )
+            url = urlsplit(self.options.base_url)  # the client would append its path to a query string
             self._client = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self.options.base_url, timeout=self.options.timeout,
-                max_retries=self.options.max_retries, http_client=http_client)
+                api_key=self._api_key, base_url=urlunsplit(url._replace(query="", fragment="")),
+                timeout=self.options.timeout, max_retries=self.options.max_retries, http_client=http_client)
             self._client_loop = loop
-            # absolute, so the client does not merge it with base_url again on every attempt
-            self._chat_url = f"{self._client.base_url}chat/completions"
+            # absolute, so the client does not merge it with base_url again on every attempt; keeps base_url's query
+            self._chat_url = f"{self._client.base_url}chat/completions" + (f"?{url.query}" if url.query else "")
         return self._client
 
     async def _on_response(self, response: Any) -> None:
