@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -76,6 +77,7 @@ class ModelConfig(BaseModel):
             ) from None
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """Whether a field, header or query parameter called ``name`` holds a secret (see :data:`SECRET_WORDS`)."""
     words = [w.lower() for w in _WORDS.findall(name)]
@@ -93,8 +95,13 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _AUTH_HEADER.sub(rf"\1\2{REDACTED}", _URL.sub(lambda m: redact_url(m.group()), value))
+        return _redact_text(value)
     return value
+
+
+@lru_cache(maxsize=4096)
+def _redact_text(text: str) -> str:
+    return _AUTH_HEADER.sub(rf"\1\2{REDACTED}", _URL.sub(lambda m: redact_url(m.group()), text))
 
 
 def redact_url(url: str) -> str:
