@@ -61,7 +61,7 @@ def main() -> None:
         build_benchmark(_config(args.n, args.seed), root, progress=False, overwrite=True)
         print(f"built {root} in {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
-        classifier = classifier_for_benchmark(root, cache_dir=Path(tmp) / "cache", min_train=0)
+        classifier = classifier_for_benchmark(root, min_train=0)
         print(f"trained on {classifier.trained_on} in {time.perf_counter() - start:.1f} s")
         test = list(Benchmark.load(root).wafers("test"))
         geoms = [measure(w.grid) for w in test]

@@ -33,7 +33,7 @@ def test_demo_outside_the_repository_root(tmp_path, monkeypatch):
     assert (tmp_path / "leaderboard.html").stat().st_size > 0
     n_train = sum(1 for w in bench.wafers("train") if w.labels)
     assert n_train >= 100
-    # the classifier the demo's specialist used (cached beside the benchmark): the train split, nothing generated
+    # the classifier the demo's specialist used (memoised in this process): the train split, nothing generated
     assert classifier_for_benchmark(bench.root).trained_on == {"benchmark_train": n_train, "generated": 0}
     missing = CliRunner().invoke(main, ["demo", "--config", "nowhere.yaml"])
     assert missing.exit_code == 2 and "nowhere.yaml does not exist" in missing.output

@@ -104,7 +104,7 @@ def test_grey_level_far_from_the_three_levels_is_refused(tmp_path):
 
 def test_not_an_image_is_named(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
-    with pytest.raises(MapSourceError, match=r"notes\.png\): cannot read notes\.png as an image"):
+    with pytest.raises(MapSourceError, match=r"labels\.csv:2: refused image \S*notes\.png: not a readable PNG or JPEG"):
         list(read_maps(_folder(tmp_path, [{"file": "notes.png", "label": "Loc"}]), "images"))
 
 

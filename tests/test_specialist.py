@@ -36,8 +36,8 @@ def bench(tmp_path_factory) -> Benchmark:
     return Benchmark.load(root)
 
 
-def _specialist(tmp_path: Path, **options) -> SpecialistModel:
-    model = load_model("specialist", cache_dir=str(tmp_path / "cache"), **(FAST | options))
+def _specialist(**options) -> SpecialistModel:
+    model = load_model("specialist", **(FAST | options))
     assert isinstance(model, SpecialistModel)
     return model
 
@@ -49,10 +49,10 @@ def _answers(model: SpecialistModel, requests) -> list[str]:
     return [r.text for r in responses]
 
 
-def test_answers_every_test_question_and_classifies_well_above_chance(bench, tmp_path):
+def test_answers_every_test_question_and_classifies_well_above_chance(bench):
     items = bench.items("test")
     assert {it.category for it in items} == set(CATEGORIES)
-    model = _specialist(tmp_path)
+    model = _specialist()
     answers = _answers(model, [build_request(it, bench) for it in items])
     assert all(a.strip() for a in answers)
     truth = {w.id: set(w.labels) for w in bench.wafers("test")}
@@ -102,18 +102,18 @@ def test_reads_neither_answers_nor_rubrics_nor_the_test_labels(bench, tmp_path, 
     items = bench.items("test")
     requests = [build_request(it, bench) for it in items]
     opened = _spy_on_open(monkeypatch)
-    answers = _answers(_specialist(tmp_path / "a"), requests)
+    answers = _answers(_specialist(), requests)
     assert any(Path(p).name == "index.jsonl" for p in opened)  # the spy sees the files the specialist reads
     assert not [p for p in opened if Path(p).name in FORBIDDEN]
     monkeypatch.undo()
 
     stripped = _strip_copy(bench, tmp_path / "copy" / "bench")
     moved = [r.model_copy(update={"metadata": r.metadata | {"bench_dir": str(stripped)}}) for r in requests]
-    assert _answers(_specialist(tmp_path / "b"), moved) == answers
+    assert _answers(_specialist(), moved) == answers
 
 
-def test_consistency_premises_are_checked_against_its_own_reading(bench, tmp_path):
-    model = _specialist(tmp_path)
+def test_consistency_premises_are_checked_against_its_own_reading(bench):
+    model = _specialist()
     wafers = [w.id for w in bench.wafers("test")]
     readings = model.read(str(bench.root), wafers)
     for reading in readings:
@@ -138,8 +138,8 @@ def test_consistency_premises_are_checked_against_its_own_reading(bench, tmp_pat
             assert consistency_answer(question.format(opposite), reading).startswith("No")
 
 
-def test_unknown_wafer_and_bad_options_are_clear_errors(bench, tmp_path):
-    model = _specialist(tmp_path)
+def test_unknown_wafer_and_bad_options_are_clear_errors(bench):
+    model = _specialist()
     request = build_request(bench.items("test")[0], bench)
     request = request.model_copy(update={"metadata": request.metadata | {"wafer_id": "no-such-wafer"}})
     response = asyncio.run(model.generate([request]))[0]

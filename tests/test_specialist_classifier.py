@@ -1,7 +1,10 @@
-"""The specialist's classifier: cached per benchmark, top-up maps disjoint from the benchmark, validate-real column."""
+"""The specialist's classifier: trained per process (never unpickled), top-up maps disjoint from the benchmark,
+validate-real column."""
 from __future__ import annotations
 
 import json
+import pickle
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -29,33 +32,47 @@ def benches(tmp_path_factory) -> dict[str, Benchmark]:
             for name, cfg in (("train_test", TRAIN_TEST), ("test_only", TEST_ONLY))}
 
 
-def test_cached_per_benchmark_and_a_broken_cache_is_retrained(benches, tmp_path, monkeypatch):
+def test_trained_once_per_process_and_never_loaded_from_a_pickle_beside_the_benchmark(benches, tmp_path,
+                                                                                     monkeypatch):
     bench = benches["train_test"]
-    first = sc.classifier_for_benchmark(bench.root, cache_dir=tmp_path, min_train=0, n_estimators=20)
+    marker = tmp_path / "pwned"
+    # where the old versions cached the fitted classifier (joblib pickles), a shared tarball can plant code
+    for folder in (bench.root.parent / ".wafersage-cache", tmp_path / "cache"):
+        folder.mkdir(exist_ok=True)
+        for name in ("specialist-x.joblib", f"specialist-{bench.hash[:20]}-{sc.code_fingerprint()}-m0-s0-n20.joblib"):
+            (folder / name).write_bytes(pickle.dumps(_Planted(marker)))
+    monkeypatch.setenv("WAFERSAGE_CACHE_DIR", str(tmp_path / "cache"))
+    sc._trained.cache_clear()
+    first = sc.classifier_for_benchmark(bench.root, min_train=0, n_estimators=20)
     assert first.trained_on == {"benchmark_train": sum(1 for _ in bench.wafers("train")), "generated": 0}
-    [cached] = tmp_path.glob("specialist-*.joblib")
-    assert bench.hash[:20] in cached.name
+    assert not marker.exists()
 
     def no_training(*args, **kwargs):
-        raise AssertionError("retrained although a cached classifier exists")
+        raise AssertionError("retrained in the same process")
 
     monkeypatch.setattr(sc.DefectClassifier, "fit", no_training)
-    again = sc.classifier_for_benchmark(bench.root, cache_dir=tmp_path, min_train=0, n_estimators=20)
-    wafers = list(bench.wafers("test"))
-    assert [again.predict(w) for w in wafers] == [first.predict(w) for w in wafers]
-    monkeypatch.undo()
+    assert sc.classifier_for_benchmark(bench.root, min_train=0, n_estimators=20) is first
+    assert not marker.exists()
+    assert len(list((bench.root.parent / ".wafersage-cache").iterdir())) == 2  # and nothing was written there
+    pickle.loads((tmp_path / "cache" / "specialist-x.joblib").read_bytes())  # the planted file does run code
+    assert marker.exists()
 
-    cached.write_bytes(b"not a joblib file")
-    rebuilt = sc.classifier_for_benchmark(bench.root, cache_dir=tmp_path, min_train=0, n_estimators=20)
-    assert [rebuilt.predict(w) for w in wafers] == [first.predict(w) for w in wafers]
-    assert cached.read_bytes() != b"not a joblib file"
+
+class _Planted:
+    """A pickle that creates ``marker`` when loaded: what a malicious cache file would do (with worse code)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
 
 
 def test_a_benchmark_without_train_wafers_trains_on_disjoint_generated_maps(benches, tmp_path):
     bench = benches["test_only"]
     with pytest.raises(sc.ClassifierError, match="no labelled train wafers"):
-        sc.classifier_for_benchmark(bench.root, cache_dir=tmp_path, min_train=0)
-    classifier = sc.classifier_for_benchmark(bench.root, cache_dir=tmp_path, min_train=80, n_estimators=20)
+        sc.classifier_for_benchmark(bench.root, min_train=0)
+    classifier = sc.classifier_for_benchmark(bench.root, min_train=80, n_estimators=20)
     assert classifier.trained_on == {"benchmark_train": 0, "generated": 80}
     own = {grid_hash(w.grid) for w in bench.wafers()}
     extra = sc.top_up_maps(bench, 20, own)
@@ -74,8 +91,7 @@ def test_decision_keeps_solo_labels_alone_and_mixtures_together():
     assert sc.DefectClassifier.decide(probabilities | {"Loc": 0.3, "none": 0.2}) == ["Loc"]
 
 
-def test_validate_real_gets_a_specialist_column(benches, shared_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("WAFERSAGE_CACHE_DIR", str(tmp_path / "cache"))
+def test_validate_real_gets_a_specialist_column(benches, shared_data, tmp_path):
     out = tmp_path / "table.json"
     result = CliRunner().invoke(main, ["validate-real", str(shared_data / "mixedwm38_30maps.npz"), "--format",
                                        "mixedwm38", "--specialist", str(benches["train_test"].root), "--out", str(out)])
@@ -85,7 +101,6 @@ def test_validate_real_gets_a_specialist_column(benches, shared_data, tmp_path, 
     assert table["predictors"] == ["geometry", "specialist"]
     overall = table["rows"][-1]["scores"]["specialist"]
     assert table["rows"][-1]["n"] == 30 and overall["exact"] <= overall["contained"] <= 30
-    assert list((tmp_path / "cache").glob("specialist-*.joblib"))
 
 
 def test_validate_real_names_a_folder_that_is_not_a_benchmark(shared_data, tmp_path):

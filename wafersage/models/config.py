@@ -12,17 +12,31 @@ A YAML file has ``name`` and ``backend`` and the backend's own options at the to
     price_per_million: {input: 0.5, output: 3.0}
 
 Each backend validates its options with its own pydantic ``Options`` model (unknown keys are errors).
+
+Secrets never reach a file: :func:`redact` is applied wherever a config is written or shown (``run.json``, the
+judge identity in ``summary.json`` and ``calibration.json``, manifests, reprs, errors).
 """
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SECRET_KEYS = ("api_key",)
+REDACTED = "***"
+#: words that make a field, header or query parameter a secret (``x-api-key``, ``access_token``, ``apiKey``, ...);
+#: a name ending in ``env`` (``api_key_env``) holds a variable's name, not a secret
+SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",
+                          "credential", "credentials", "cookie", "signature", "sig"})
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_AUTH_HEADER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/-]{8,}=*")
 #: the file a training run writes into its exported model folder (stage, settings, system prompt, item ids)
 TRAINING_MANIFEST = "wafersage_training.json"
 
@@ -68,9 +82,8 @@ class ModelConfig(BaseModel):
         return dict(self.model_extra or {})
 
     def public(self) -> dict[str, Any]:
-        """The config without secrets, for run.json and reports."""
-        data = self.model_dump()
-        return {k: v for k, v in data.items() if k not in SECRET_KEYS}
+        """The config without secrets (:func:`redact`), for run.json, manifests and reports."""
+        return redact({k: v for k, v in self.model_dump().items() if k not in SECRET_KEYS})
 
     def parse_options(self, options_model: type[BaseModel]) -> BaseModel:
         try:
@@ -81,6 +94,51 @@ class ModelConfig(BaseModel):
             raise ModelConfigError(
                 f"model {self.name!r} ({where}): invalid options for backend {self.backend!r}: {problems}"
             ) from None
+
+
+@lru_cache(maxsize=4096)
+def is_secret_name(name: str) -> bool:
+    """Whether a field, header or query parameter called ``name`` holds a secret (see :data:`SECRET_WORDS`)."""
+    words = [w.lower() for w in _WORDS.findall(name)]
+    return bool(words) and words[-1] != "env" and not SECRET_WORDS.isdisjoint(words)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a config value (mapping, list or text) with every secret replaced by ``***``: values of secret
+    names at any depth (``extra_body: {headers: {Authorization: ...}}``), credentials and secret query parameters of
+    URLs (``https://user:pass@host/v1?key=...``) and ``Bearer``/``Basic`` tokens in text. Idempotent, so a redacted
+    config fingerprints like the config it came from."""
+    if isinstance(value, dict):
+        return {k: REDACTED if is_secret_name(str(k)) and value[k] not in (None, "") else redact(value[k])
+                for k in value}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _redact_text(value)
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _redact_text(text: str) -> str:
+    return _AUTH_HEADER.sub(rf"\1\2{REDACTED}", _URL.sub(lambda m: redact_url(m.group()), text))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its user:password and the values of secret query or fragment parameters replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    host = parts.netloc.rpartition("@")
+    redacted = parts._replace(netloc=f"{REDACTED}@{host[2]}" if host[1] else parts.netloc,
+                              query=_redact_params(parts.query), fragment=_redact_params(parts.fragment))
+    return urlunsplit(redacted) if redacted != parts else url
+
+
+def _redact_params(text: str) -> str:
+    pairs = [pair.partition("=") for pair in text.split("&")] if text else []
+    return "&".join(f"{name}={REDACTED}" if eq and is_secret_name(unquote(name)) else name + eq + val
+                    for name, eq, val in pairs)
 
 
 def load_config_file(path: str | Path) -> ModelConfig:

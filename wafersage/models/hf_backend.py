@@ -32,6 +32,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..tasks.maps.untrusted import check_image
 from .base import GenerationParams, ModelRequest, ModelResponse, SentImage
 from .config import ModelConfig, ModelConfigError
 from .images import ImageReadError, capped_size, image_size
@@ -67,6 +68,7 @@ def load_image(path: str, max_side: int | None):
     """
     from PIL import Image
 
+    check_image(path, where="image to send", error=ImageReadError)
     try:
         with Image.open(path) as img:
             image = img.convert("RGB")

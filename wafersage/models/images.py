@@ -1,5 +1,6 @@
 """Images as backends send them: the long side capped (:func:`capped_size`, the one size rule every backend uses),
-as base64 data URLs for chat APIs (:func:`encode_image`; encodings are cached per file and settings)."""
+as base64 data URLs for chat APIs (:func:`encode_image`; encodings are cached per file and settings). Only PNG and
+JPEG files within the size limits of :mod:`wafersage.tasks.maps.untrusted` are sent."""
 from __future__ import annotations
 
 import base64
@@ -11,6 +12,8 @@ from typing import Literal
 
 from PIL import Image
 from pydantic import BaseModel
+
+from ..tasks.maps.untrusted import check_image
 
 ImageFormat = Literal["png", "jpeg"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,10 +56,8 @@ def capped_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
 def encode_image(path: str | os.PathLike[str], max_side: int | None = 512,
                  image_format: ImageFormat = "png") -> EncodedImage:
     """Encode ``path`` as a data URL; images whose long side exceeds ``max_side`` are shrunk (aspect kept)."""
-    try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise ImageReadError(f"cannot read image {os.fspath(path)}: {exc.strerror or exc}") from None
+    check_image(path, where="image to send", error=ImageReadError)
+    stat = os.stat(path)
     return _encode_cached(os.fspath(path), stat.st_mtime_ns, stat.st_size, max_side, image_format)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from .config import ModelConfigError
+from .config import ModelConfigError, redact
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
@@ -41,9 +41,9 @@ def check_endpoint(url: str, *, allow_hosts: list[str], where: str) -> None:
     allowed = {h.strip("[]").lower() for h in allow_hosts}
     if host and (is_loopback(host) or host in allowed):
         return
-    shown = host or url
+    shown = host or redact(url)
     raise OfflineError(
-        f"{where}: offline mode refuses endpoint {url!r} (host {shown!r} is not loopback and not in allow_hosts). "
-        f"Nothing was sent. To allow it on purpose add it to the model config: allow_hosts: [{shown}] "
+        f"{where}: offline mode refuses endpoint {redact(url)!r} (host {shown!r} is not loopback and not in "
+        f"allow_hosts). Nothing was sent. To allow it on purpose add it to the model config: allow_hosts: [{shown}] "
         f"- or run without offline mode."
     )

@@ -13,13 +13,14 @@ import logging
 import os
 import time
 from typing import Any, Literal, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import ModelRequest, ModelResponse, SentImage
-from .config import ModelConfig, ModelConfigError, PricePerMillion
+from .config import ModelConfig, ModelConfigError, PricePerMillion, redact
 from .images import EncodedImage, ImageFormat, ImageReadError, capped_size, encode_image, image_size
 from .limits import AdaptiveLimiter, MinuteBudget
 from .offline import check_endpoint, endpoint_host, is_loopback
@@ -62,7 +63,7 @@ class OpenAIOptions(BaseModel):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")) or not endpoint_host(value):
-            raise ValueError(f"base_url must be an http(s) URL with a host, got {value!r}")
+            raise ValueError(f"base_url must be an http(s) URL with a host, got {redact(value)!r}")
         return value
 
     def sent_image(self, path: str) -> SentImage:
@@ -130,7 +131,8 @@ class OpenAIModel:
         return key
 
     def __repr__(self) -> str:
-        return (f"OpenAIModel(name={self.name!r}, model={self.options.model!r}, base_url={self.options.base_url!r}, "
+        return (f"OpenAIModel(name={self.name!r}, model={self.options.model!r}, "
+                f"base_url={redact(self.options.base_url)!r}, "
                 f"deployment={self.deployment!r})")
 
     @property
@@ -154,12 +156,13 @@ class OpenAIModel:
                 event_hooks={"response": [self._on_response]},
                 trust_env=not self.config.offline,  # offline: no proxy from the environment either
             )
+            url = urlsplit(self.options.base_url)  # the client would append its path to a query string
             self._client = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self.options.base_url, timeout=self.options.timeout,
-                max_retries=self.options.max_retries, http_client=http_client)
+                api_key=self._api_key, base_url=urlunsplit(url._replace(query="", fragment="")),
+                timeout=self.options.timeout, max_retries=self.options.max_retries, http_client=http_client)
             self._client_loop = loop
-            # absolute, so the client does not merge it with base_url again on every attempt
-            self._chat_url = f"{self._client.base_url}chat/completions"
+            # absolute, so the client does not merge it with base_url again on every attempt; keeps base_url's query
+            self._chat_url = f"{self._client.base_url}chat/completions" + (f"?{url.query}" if url.query else "")
         return self._client
 
     async def _on_response(self, response: Any) -> None:
@@ -293,4 +296,4 @@ class OpenAIModel:
         return self._redact(reason[:300])
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return redact(text.replace(self._api_key, "***") if self._api_key else text)

@@ -4,7 +4,7 @@ The non-LLM bar a VLM should beat. Per question it reads, from the benchmark fol
 the grid of ``metadata['wafer_id']`` — the map only: never the items' reference answers, the rubrics, the
 descriptions, or the wafer's stored labels and generator truth. It predicts the defect types with
 :class:`~wafersage.tasks.classify.classifier.DefectClassifier` (trained on the benchmark's train split only,
-cached per benchmark hash), measures the geometry, and states the facts of that *prediction*: a rubric built from a
+in this process), measures the geometry, and states the facts of that *prediction*: a rubric built from a
 map whose labels are the predicted ones (:func:`~wafersage.tasks.synth.rubric.build_rubric`), phrased by
 :mod:`wafersage.tasks.synth.phrasing`. So a wrong class gives wrong morphology and root cause, as it should.
 
@@ -38,11 +38,8 @@ from .config import ModelConfig
 
 
 class SpecialistOptions(BaselineOptions):
-    """How the specialist's classifier is trained and where it is cached."""
+    """How the specialist's classifier is trained (in each process, never loaded from disk)."""
 
-    cache_dir: Path | None = Field(
-        None, description="folder for fitted classifiers; null: $WAFERSAGE_CACHE_DIR or .wafersage-cache beside "
-                          "the benchmark folder")
     min_train: int = Field(
         0, ge=0, description="0 (the default): train on the benchmark's train split only. N > 0: top a smaller train "
                              "split up to N maps with freshly generated ones (never sharing a grid with the "
@@ -95,8 +92,7 @@ class SpecialistModel(_Baseline):
         if folder not in self._classifiers:
             opts = self.options
             self._classifiers[folder] = classifier_for_benchmark(
-                folder, cache_dir=opts.cache_dir, min_train=opts.min_train, seed=opts.seed,
-                n_estimators=opts.n_estimators)
+                folder, min_train=opts.min_train, seed=opts.seed, n_estimators=opts.n_estimators)
             # keep the grids only: the stored labels and generator truth stay unread
             self._grids[folder] = {w.id: w.grid for w in Benchmark.load(folder, verify=False).wafers()}
         return folder

@@ -12,11 +12,13 @@ from typing import Any, Sequence
 
 from ..harness.scoring.calibrate import Calibration
 from ..tasks.bench.folder import Benchmark, BenchmarkError
-from .results import RunResult
+from ..tasks.bench.schema import VQAItem
+from .results import ReportInputError, RunResult
 
 
 def open_benchmark(results: Sequence[RunResult]) -> tuple[Benchmark | None, str | None]:
-    """The runs' benchmark folder, checked against their hash; else None and the reason."""
+    """The runs' benchmark folder, checked against their hash; else None and the reason. A folder of that hash
+    whose items name files outside it is refused (:class:`ReportInputError`)."""
     info = results[0].info
     try:
         bench = Benchmark.load(info.bench_dir)
@@ -25,6 +27,10 @@ def open_benchmark(results: Sequence[RunResult]) -> tuple[Benchmark | None, str 
     if bench.hash != info.bench_hash:
         return None, (f"{info.bench_dir} now holds another benchmark (hash {bench.hash[:12]}, the runs used "
                       f"{info.bench_hash[:12]}); questions, references and images are not shown")
+    try:
+        bench.items()  # reads items.jsonl, refusing image paths that leave the folder
+    except BenchmarkError as exc:
+        raise ReportInputError(str(exc)) from None
     return bench, None
 
 
@@ -69,10 +75,18 @@ def sample_data(results: Sequence[RunResult], bench: Benchmark | None, max_items
             "expected_yes": item.expected_yes if item else None, "answers": answers[item_id],
         })
         if bench and item and score.wafer_id not in images:
-            path = bench.image_path(item)
-            if path.exists():
-                images[score.wafer_id] = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+            images[score.wafer_id] = _image_uri(bench, item)
     return {"items": rows, "images": images, "n_total": len(order), "n_shown": len(shown)}
+
+
+def _image_uri(bench: Benchmark, item: VQAItem) -> str:
+    """The item's image as a ``data:`` URI; a path outside the benchmark folder or a file that is not a PNG or JPEG
+    within the size limits refuses the report (naming the item and the path) rather than embed it."""
+    try:
+        path = bench.image_path(item)
+    except BenchmarkError as exc:
+        raise ReportInputError(f"{exc}; the page embeds only the benchmark's own images") from None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def methodology(results: Sequence[RunResult], bench: Benchmark | None,

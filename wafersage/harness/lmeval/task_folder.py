@@ -37,8 +37,11 @@ TEMPLATE_FILE = "_default_template_yaml"
 TASK_VERSION = 1
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
+# Values from the benchmark (its name, version, folder) are untrusted: the templates embed each one escaped, as a
+# JSON string in YAML (``tojson``: one line, no tag such as ``!function`` can start) or a Python literal (``pyrepr``).
 _ENV = Environment(loader=PackageLoader("wafersage.harness.lmeval", "task"), autoescape=select_autoescape(["html"]),
                    undefined=StrictUndefined, keep_trailing_newline=True)
+_ENV.filters["pyrepr"] = repr
 
 
 class ExportError(ValueError):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...models.base import Model, ModelRequest, ModelResponse
-from ...models.config import SECRET_KEYS, ModelConfig
+from ...models.config import SECRET_KEYS, ModelConfig, redact
 from ...tasks.bench.folder import sha256_file
 
 #: config fields that never change what a model answers; left out of cache keys and resume checks
@@ -44,8 +44,9 @@ _INSERT = "INSERT OR REPLACE INTO responses (key, response, created) VALUES (?, 
 
 
 def output_config(config: ModelConfig | dict[str, Any]) -> dict[str, Any]:
-    """The part of a model config (or of its ``public()`` dict, as stored in run.json) that decides outputs."""
-    data = config.model_dump() if isinstance(config, ModelConfig) else dict(config)
+    """The part of a model config (or of its ``public()`` dict, as stored in run.json) that decides outputs, with
+    secrets redacted (so a rotated key keeps cache keys and resume, and a judge identity holds no key)."""
+    data = redact(config.model_dump() if isinstance(config, ModelConfig) else dict(config))
     if data.get("system_prompt") is None:  # the harness default: keys and run folders made before the field match
         data.pop("system_prompt", None)
     return {k: v for k, v in sorted(data.items()) if k not in NON_OUTPUT_KEYS}

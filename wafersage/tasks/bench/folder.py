@@ -9,7 +9,9 @@ Layout::
     images/<wafer>.png   rendered maps, referenced by items
     cleaning_report.json Stage-0 cleaning report
 
-Loading verifies every hash and names the file that changed.
+Loading verifies every hash and names the file that changed. A folder is untrusted input: every file it names
+(manifest entries, items' images, shard paths) must lie inside it, and images must be PNG or JPEG files within the
+size limits of :mod:`wafersage.tasks.maps.untrusted`, or loading refuses naming the file, the record and the path.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any, Iterator, Mapping
 
 from .schema import Rubric, VQAItem
 from ..maps.store import read_store
+from ..maps.untrusted import check_image, safe_join
 from ..maps.wafer import WaferMap
 
 MANIFEST = "manifest.json"
@@ -78,16 +81,19 @@ class Benchmark:
     @classmethod
     def load(cls, path: str | Path, verify: bool = True) -> "Benchmark":
         root = Path(path)
-        manifest_path = root / MANIFEST
-        if not manifest_path.exists():
+        if not (root / MANIFEST).exists():
             raise BenchmarkError(f"{root}: no {MANIFEST}; is this a benchmark folder? Build one with 'wafersage synth'")
+        manifest_path = safe_join(root, MANIFEST, where=str(root), error=BenchmarkError)
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{manifest_path}: not valid JSON ({exc}); rebuild with 'wafersage synth'") from exc
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
+            raise BenchmarkError(f"{manifest_path}: not a benchmark manifest (a JSON object with a 'files' object); "
+                                 "rebuild with 'wafersage synth'")
         if verify:
             for rel, digest in manifest.get("files", {}).items():
-                file = root / rel
+                file = safe_join(root, rel, where=f"{manifest_path}: files entry", error=BenchmarkError)
                 if not file.exists():
                     raise BenchmarkError(f"{root}: {rel} is listed in the manifest but missing; rebuild the benchmark")
                 if sha256_file(file) != digest:
@@ -116,9 +122,20 @@ class Benchmark:
         files = json.dumps(self.manifest.get("files", {}), sort_keys=True).encode()
         return hashlib.sha256(files).hexdigest()
 
+    def file(self, name: str, where: str | None = None) -> Path:
+        """The path of ``name`` inside the folder; :class:`BenchmarkError` when it leads out of it."""
+        return safe_join(self.root, name, where=where or str(self.root), error=BenchmarkError)
+
     @cached_property
     def all_items(self) -> list[VQAItem]:
-        return _read_jsonl(self.root / "items.jsonl", VQAItem)
+        path = self.file("items.jsonl")
+        items = _read_jsonl(path, VQAItem)
+        first_with: dict[str, str] = {}
+        for item in items:
+            first_with.setdefault(item.image, item.id)
+        for image, item_id in first_with.items():  # refused before anything reads a file outside the folder
+            self.file(image, f"{path}: item {item_id} image")
+        return items
 
     def items(self, split: str | None = None) -> list[VQAItem]:
         if split in (None, "all"):
@@ -127,12 +144,17 @@ class Benchmark:
 
     @cached_property
     def rubrics(self) -> dict[str, Rubric]:
-        return {r.wafer_id: r for r in _read_jsonl(self.root / "rubrics.jsonl", Rubric)}
+        return {r.wafer_id: r for r in _read_jsonl(self.file("rubrics.jsonl"), Rubric)}
 
     def image_path(self, item: VQAItem) -> Path:
-        return self.root / item.image
+        """The item's image: inside the folder and a PNG or JPEG within the size limits, else :class:`BenchmarkError`
+        naming the item and the path."""
+        where = f"{self.root / 'items.jsonl'}: item {item.id} image"
+        path = self.file(item.image, where)
+        check_image(path, where=where, error=BenchmarkError)
+        return path
 
     def wafers(self, split: str | None = None) -> Iterator[WaferMap]:
-        for wafer in read_store(self.root / "maps"):
+        for wafer in read_store(self.file("maps")):
             if split in (None, "all") or wafer.split == split:
                 yield wafer

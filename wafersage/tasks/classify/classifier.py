@@ -16,20 +16,20 @@ when the most probable label is one that occurs alone (``Near-full``, ``Random``
 the most probable label alone.
 
 :func:`classifier_for_benchmark` trains on a benchmark's *train* split only (``min_train`` > 0, off by default,
-tops a small split up with freshly generated maps that never share a grid with the benchmark) and caches the fitted
-model per benchmark hash and feature code (:func:`code_fingerprint`).
+tops a small split up with freshly generated maps that never share a grid with the benchmark) and keeps the fitted
+model in memory per benchmark hash and settings. Nothing is written to or loaded from disk: a pickled model beside a
+shared benchmark could run code when loaded, and a saved forest's node arrays could crash the tree code when
+predicting, while training takes about a second on the demo benchmark (~140 train maps; 2,000 maps ~7 s).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
@@ -151,19 +151,13 @@ def _positive(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """sha256 (12 hex digits) of the code features come from; a cached classifier is reused only with the same."""
+    """sha256 (12 hex digits) of the code features come from (recorded with each fitted classifier)."""
     from ..geometry import features, infer, measure
 
     digest = hashlib.sha256()
     for module in (measure, features, infer, sys.modules[__name__]):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:12]
-
-
-def default_cache_dir(bench_root: Path) -> Path:
-    """Where fitted classifiers go: ``$WAFERSAGE_CACHE_DIR`` or ``.wafersage-cache`` beside the benchmark folder."""
-    env = os.environ.get("WAFERSAGE_CACHE_DIR")
-    return Path(env) if env else bench_root.resolve().parent / ".wafersage-cache"
 
 
 def top_up_maps(bench: Benchmark, count: int, seen: set[str]) -> list[WaferMap]:
@@ -179,22 +173,18 @@ def top_up_maps(bench: Benchmark, count: int, seen: set[str]) -> list[WaferMap]:
     return fresh[:count]
 
 
-def classifier_for_benchmark(bench_dir: str | Path, *, cache_dir: str | Path | None = None, min_train: int = 0,
-                             seed: int = 0, n_estimators: int = 200) -> DefectClassifier:
-    """The classifier trained on ``bench_dir``'s train split, cached. ``min_train`` > 0 (off by default) tops a
-    smaller train split up to that many maps with freshly generated ones (never sharing a grid with the benchmark)."""
+def classifier_for_benchmark(bench_dir: str | Path, *, min_train: int = 0, seed: int = 0,
+                             n_estimators: int = 200) -> DefectClassifier:
+    """The classifier trained on ``bench_dir``'s train split (memoised in this process per benchmark hash and
+    settings). ``min_train`` > 0 (off by default) tops a smaller train split up to that many maps with freshly
+    generated ones (never sharing a grid with the benchmark)."""
     bench = Benchmark.load(bench_dir, verify=False)
-    folder = Path(cache_dir) if cache_dir else default_cache_dir(bench.root)
-    key = f"{bench.hash[:20]}-{code_fingerprint()}-m{min_train}-s{seed}-n{n_estimators}"
-    path = folder / f"specialist-{key}.joblib"
-    if path.exists():
-        try:
-            loaded = joblib.load(path)
-        except Exception as exc:  # a truncated or foreign file: say which, then retrain over it
-            log.warning("%s: unreadable cached classifier (%s); retraining", path, exc)
-        else:
-            if isinstance(loaded, DefectClassifier) and loaded.code == code_fingerprint():
-                return loaded
+    return _trained(str(bench.root.resolve()), bench.hash, min_train, seed, n_estimators)
+
+
+@lru_cache(maxsize=8)
+def _trained(root: str, bench_hash: str, min_train: int, seed: int, n_estimators: int) -> DefectClassifier:
+    bench = Benchmark.load(root, verify=False)
     wafers = list(bench.wafers())
     train = [w for w in wafers if w.split == "train" and w.labels]
     extra = []
@@ -205,10 +195,5 @@ def classifier_for_benchmark(bench_dir: str | Path, *, cache_dir: str | Path | N
                               "benchmark with splits.train > 0 or allow generated maps (min_train > 0)")
     log.info("training the specialist classifier on %d train wafers of %s and %d generated maps",
              len(train), bench.root, len(extra))
-    classifier = DefectClassifier.fit(train + extra, seed=seed, n_estimators=n_estimators,
-                                      trained_on={"benchmark_train": len(train), "generated": len(extra)})
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    joblib.dump(classifier, partial)
-    partial.replace(path)
-    return classifier
+    return DefectClassifier.fit(train + extra, seed=seed, n_estimators=n_estimators,
+                                trained_on={"benchmark_train": len(train), "generated": len(extra)})

@@ -12,6 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .untrusted import safe_join
 from .wafer import PatternTruth, WaferMap, WaferMapError
 
 INDEX = "index.jsonl"
@@ -55,20 +56,24 @@ def _write_shard(path: Path, grids: dict[str, np.ndarray], compress_level: int) 
 
 
 def read_store(path: str | Path) -> Iterator[WaferMap]:
-    """Stream the maps of a store folder, one shard in memory at a time."""
+    """Stream the maps of a store folder, one shard in memory at a time. Shard paths must lie inside the folder
+    (a line naming another file is refused with the line and the path); shards never unpickle."""
     path = Path(path)
-    index_path = path / INDEX
-    if not index_path.exists():
+    if not (path / INDEX).exists():
         raise WaferMapError(f"{path}: not a wafersage map store (no {INDEX}); create one with 'wafersage maps import'")
+    index_path = safe_join(path, INDEX, where=str(path), error=WaferMapError)
     shard_name, shard = None, None
     with open(index_path, encoding="utf-8") as index:
         for lineno, line in enumerate(index, 1):
             try:
                 meta = json.loads(line)
                 if meta["shard"] != shard_name:
-                    shard_name, shard = meta["shard"], np.load(path / meta["shard"])
+                    where = f"{index_path}:{lineno}: shard of map {meta.get('id')!r}"
+                    shard = np.load(safe_join(path, meta["shard"], where=where, error=WaferMapError),
+                                    allow_pickle=False)
+                    shard_name = meta["shard"]
                 grid = shard[meta["key"]]
-            except (json.JSONDecodeError, KeyError, OSError) as exc:
+            except (json.JSONDecodeError, KeyError, TypeError, OSError) as exc:
                 raise WaferMapError(
                     f"{index_path}:{lineno}: broken index line or missing shard ({exc}); re-run the import"
                 ) from exc

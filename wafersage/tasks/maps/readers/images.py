@@ -11,6 +11,7 @@ An image upscaled by nearest-neighbour scaling (a benchmark's own ``images/*.png
 every die a solid block of ``floor`` or ``ceil`` of the scale in pixels, integer or not) is detected and read back
 at one pixel per die (:func:`undo_upscaling`); the map's ``extra`` then records ``image_pixels`` (``HxW``). An image
 whose every die spans two or more pixels but that no nearest-neighbour scaling explains is refused with the fix.
+A ``file`` must name a PNG or JPEG inside the folder (:mod:`wafersage.tasks.maps.untrusted`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..palette import COLOUR, GREY, decode_colour, decode_grey
+from ..untrusted import check_image, safe_join
 from ..wafer import WaferMap, WaferMapError
 from . import MapSourceError
 
@@ -58,9 +60,10 @@ def read_image_folder(path: str | Path) -> Iterator[WaferMap]:
 def _row_to_map(folder: Path, where: str, row: dict[str, Any]) -> WaferMap:
     if None in row:
         raise MapSourceError(f"{where}: more cells than header columns; quote cells that contain commas")
-    image = folder / (row["file"] or "").strip()
-    if not row["file"] or not image.is_file():
+    image = safe_join(folder, (row["file"] or "").strip(), where=f"{where}: file", error=MapSourceError)
+    if not image.is_file():
         raise MapSourceError(f"{where}: image {row['file']!r} not found in {folder}; fix the file name or add the image")
+    check_image(image, where=where, error=MapSourceError)
     fields = {name: (row.get(name) or "").strip() or None for name in FIELDS}
     extra = {key: value for key, value in row.items() if key not in REQUIRED + FIELDS}
     label_text = (row["label"] or "").strip()
