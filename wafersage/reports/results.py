@@ -76,9 +76,11 @@ def load_result(folder: str | Path) -> RunResult:
         except ValidationError as exc:
             raise ReportInputError(f"{scores_path}:{lineno}: not a valid item score ({exc.errors()[0]['msg']}); "
                                    f"rescore with 'wafersage score {folder}'") from None
-    sampled = {(s.item_id, s.repeat): s.ok for s in run.samples}
+    selection = {(s.item_id, s.repeat) for s in scores}
+    sampled = {(s.item_id, s.repeat): s.ok for s in run.samples if (s.item_id, s.repeat) in selection}
     scored = {(s.item_id, s.repeat): s.status == "scored" for s in scores if not s.missing}
-    if sampled != scored or summary.bench_hash != run.info.bench_hash:
+    expected = run.info.n_items * run.info.repeats
+    if sampled != scored or summary.bench_hash != run.info.bench_hash or summary.n_expected != expected:
         raise ReportInputError(f"{scores_path}: out of date with {folder / 'samples.jsonl'} (the run changed after "
                                f"it was scored); rescore with 'wafersage score {folder}'")
     return RunResult(folder=folder, info=run.info, summary=summary, scores=scores, name=run.info.model_name)

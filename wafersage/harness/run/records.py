@@ -49,3 +49,5 @@ class RunInfo(BaseModel):
     n_ok: int = 0
     n_failed: int = 0
     offline: bool = False
+    fingerprint: dict[str, str] | None = Field(
+        None, description="sha256 per part that shapes the requests (harness.run.fingerprint); resume compares it")
