@@ -136,7 +136,11 @@ def test_missing_samples_are_found_by_key_when_an_earlier_larger_limit_left_extr
     with pytest.warns(IncompleteRunWarning, match="1 of 6 expected answers are missing"):
         summary = score_run(out, progress=False)
     assert (summary.n_expected, summary.n_missing, summary.n_extra, summary.n_samples) == (6, 1, 3, 6)
-    assert RunInfo.model_validate_json((out / "run.json").read_text()).n_items == 3
+    recorded = RunInfo.model_validate_json((out / "run.json").read_text())
+    assert recorded.n_items == 3 and recorded.item_ids == [it.id for it in Benchmark.load(bench_dir).items("test")[:3]]
+    (out / "run.json").write_text(recorded.model_copy(update={"item_ids": None}).model_dump_json())
+    with pytest.warns(IncompleteRunWarning):  # a folder from before item_ids: the split's first n_items
+        assert score_run(out, progress=False).n_missing == 1
     assert load_result(out).summary.n_missing == 1  # the extra samples do not make the scores look stale
     result = CliRunner().invoke(main, ["score", str(out)])
     assert "3 answers in" in " ".join(result.output.split()) and "not scored" in result.output

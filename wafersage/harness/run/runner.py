@@ -360,7 +360,8 @@ def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurren
     info = RunInfo(
         model=config.public(), model_name=config.name, deployment=deployment,
         bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
-        bench_hash=bench.hash, split=plan.split, n_items=len(items), repeats=repeats, packages=package_versions(),
+        bench_hash=bench.hash, split=plan.split, n_items=len(items), item_ids=[item.id for item in items],
+        repeats=repeats, packages=package_versions(),
         git_commit=git_commit(), started_at=earlier.started_at if earlier else now_iso(), offline=config.offline,
         fingerprint=plan.fingerprint,
     )

@@ -5,8 +5,8 @@ A sample whose model call failed is ``failed``: it is counted (``n_failed``) and
 A judge reply that cannot be parsed leaves the item's judge score ``unscored`` (counted, never a low score).
 With a calibration file the item scores use its constants and the summary also gives the default-constant means.
 
-An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``n_items`` first items of
-the split × ``repeats``) without a sample gets a ``failed`` score with ``missing`` set, counted in ``n_failed`` and
+An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``item_ids`` ×
+``repeats``) without a sample gets a ``failed`` score with ``missing`` set, counted in ``n_failed`` and
 ``n_missing``, and scoring warns (:class:`IncompleteRunWarning`) — a partial run never looks like a complete one.
 Samples are matched to the selection by key, so samples outside it (``n_extra``: an earlier command's larger
 ``--limit``) are left out and cannot hide missing ones.
@@ -117,12 +117,19 @@ MISSING_ERROR = "missing: the run stopped before this item (no sample in samples
 
 
 def select_samples(run: Run, bench: Benchmark) -> tuple[list[Sample], list[ItemScore], int]:
-    """The run's samples matched to its selection by key (item, repeat) — the split's first ``n_items`` × ``repeats``,
-    as ``wafersage eval`` selects them — never by counts, so extra samples cannot hide missing ones. Returns the
-    samples in the selection, a failed ``missing`` score for each key without a sample, and the number of samples
-    outside it (answers of an earlier command with a larger ``--limit`` or more ``--repeats``: kept, not scored)."""
-    expected = [(item, repeat) for item in bench.items(run.info.split)[:run.info.n_items]
-                for repeat in range(run.info.repeats)]
+    """The run's samples matched to its selection by key (item, repeat) — ``run.json``'s ``item_ids`` (else the
+    split's first ``n_items``, as ``wafersage eval`` selects them) × ``repeats`` — never by counts, so extra samples
+    cannot hide missing ones. Returns the samples in the selection, a failed ``missing`` score for each key without a
+    sample, and the number of samples outside it (answers of an earlier command with a larger ``--limit`` or more
+    ``--repeats``: kept, not scored)."""
+    info = run.info
+    ids = info.item_ids if info.item_ids is not None else [it.id for it in bench.items(info.split)[:info.n_items]]
+    items = {it.id: it for it in bench.all_items}
+    unknown = [i for i in ids if i not in items]
+    if unknown:
+        raise ScoringError(f"{run.folder}/run.json: selected items {unknown[:3]} are not in the benchmark; the run "
+                           "and the benchmark do not belong together")
+    expected = [(items[i], repeat) for i in ids for repeat in range(info.repeats)]
     keys = {(item.id, repeat) for item, repeat in expected}
     have = {(s.item_id, s.repeat) for s in run.samples}
     selected = [s for s in run.samples if (s.item_id, s.repeat) in keys]
