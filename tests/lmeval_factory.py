@@ -45,7 +45,7 @@ def write_run(folder: Path, bench: Benchmark, answers: Mapping[str, str | None],
     write_run_info(folder, RunInfo(
         model={"name": "scripted"}, model_name="scripted", deployment="baseline", bench_dir=str(bench.root.resolve()),
         bench_name=bench.name, bench_version=bench.version, bench_hash=bench.hash, split=split,
-        n_items=len(samples), started_at="2026-01-01T00:00:00+00:00", n_ok=sum(a is not None for a in answers.values()),
+        n_items=len(samples), item_ids=list(answers), started_at="2026-01-01T00:00:00+00:00", n_ok=sum(a is not None for a in answers.values()),
         n_failed=sum(a is None for a in answers.values())))
     return folder
 

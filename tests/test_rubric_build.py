@@ -9,6 +9,7 @@ import pytest
 from wafersage.tasks.synth.describe import Description
 from wafersage.tasks.geometry.measure import measure
 from wafersage.tasks.synth.knowledge import KnowledgeError, load_knowledge
+from wafersage.tasks.synth.prompt_templates import ModelCallFailed
 from wafersage.tasks.synth.rubric import MAX_AVOID, ModelRubricBuilder, build_rubric, choose_avoid, rubric_json
 from wafersage.tasks.bench.schema import Term
 from wafersage.tasks.maps.wafer import FAIL, LABELS, OFF, PASS, WaferMap
@@ -210,12 +211,18 @@ def test_model_rubric_builder_fails_with_reason_after_retries():
     assert result.attempts == 2 == len(calls) and "no JSON object" in result.reason
 
 
-def test_model_rubric_builder_records_a_failed_call():
+def test_model_rubric_builder_records_a_failed_call_and_lets_other_errors_through():
+    def failed(prompt: str) -> str:
+        raise ModelCallFailed("HTTP 500: overloaded")
+
+    result = ModelRubricBuilder(failed).build(_description())
+    assert result.status == "failed" and "HTTP 500: overloaded" in result.reason and result.attempts == 1
+
     def broken(prompt: str) -> str:
         raise ConnectionError("endpoint down")
 
-    result = ModelRubricBuilder(broken).build(_description())
-    assert result.status == "failed" and "endpoint down" in result.reason and result.attempts == 1
+    with pytest.raises(ConnectionError):  # not a failed call: a systemic error or a bug stops the build
+        ModelRubricBuilder(broken).build(_description())
 
 
 def test_model_rubric_builder_rejects_unknown_types_and_empty_lists():

@@ -6,6 +6,10 @@ describes each map and builds its rubric (Stages 0b–1; the config's ``describe
 ``--writer-model NAME`` writes each wafer's question–answer pairs from its rubric (Stage 2). NAME is anything
 ``wafersage eval --model`` takes. Replies are cached (``--cache``), so rerunning a crashed or ``--force``d build
 asks the model only what it has not answered; wafers a model fails on are listed in ``failures.jsonl``.
+
+The build stops at the first systemic error — credentials refused, an endpoint that cannot be reached, an unknown
+model, or an exception in a stage that is a bug rather than a bad reply — with the cause and the fix, and exits 1
+when more than ``--max-failed-share`` of the wafers failed (the benchmark is still written, with its failures).
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from rich.console import Console
 from ..models.config import ModelConfig, ModelConfigError
 from ..models.registry import resolve
 from ..tasks.bench.folder import Benchmark
+from ..tasks.synth.prompt_templates import ModelUnavailable
+from ..tasks.synth.stages import StageError
 from .run.cache import ResponseCache
 from .run.model_caller import DEFAULT_MAX_TOKENS, ModelCaller
 from .run.runner import default_cache_path
@@ -55,10 +61,14 @@ def _callers(stack: ExitStack, specs: dict[str, str | None], cache: ResponseCach
               help="Response cache of the model calls [default: .wafersage-cache.sqlite next to --out].")
 @click.option("--max-tokens", type=click.IntRange(min=16), default=DEFAULT_MAX_TOKENS, show_default=True,
               help="Cap on each model reply.")
+@click.option("--max-failed-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Exit 1 when more than this share of the wafers failed in the model path (a failed call, or a "
+                   "reply still invalid after the retries); the benchmark is written either way, with the failed "
+                   "wafers in failures.jsonl.")
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a benchmark.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def synth(config_path: Path, out_dir: Path, seed: int | None, describe_model: str | None, writer_model: str | None,
-          cache_path: Path | None, max_tokens: int, force: bool, quiet: bool) -> None:
+          cache_path: Path | None, max_tokens: int, max_failed_share: float, force: bool, quiet: bool) -> None:
     """Build a benchmark: maps -> clean -> split -> describe -> rubrics -> VQA items -> images -> manifest."""
     from ..tasks.synth.build import SynthConfig, SynthConfigError, build_benchmark
     from ..tasks.maps.wafer import WaferMapError
@@ -83,12 +93,24 @@ def synth(config_path: Path, out_dir: Path, seed: int | None, describe_model: st
                               f"from the cache ({cache.path})")
     except (SynthConfigError, WaferMapError, FileExistsError, ModelConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except ModelUnavailable as exc:
+        raise click.ClickException(f"stopped (--out left as it was): {exc}") from exc
+    except StageError as exc:
+        raise click.ClickException(
+            f"stopped (--out left as it was): a synthesis stage failed in a way no model reply explains (a bug; "
+            f"please report it): {exc}") from exc
     counts = Benchmark.load(root).manifest["counts"]
     out = Console()
     out.print(f"[bold]{config.name}[/] v{config.version} (seed {config.seed}) -> {root}")
     out.print(f"maps read {counts['maps_read']}, flagged by cleaning {counts['maps_flagged']}, "
               f"wafers {counts['wafers']}, items {counts['items']}, failed {counts['failed_wafers']}")
     out.print("wafers per split: " + ", ".join(f"{k} {v}" for k, v in counts["wafers_per_split"].items()))
-    if counts["failed_wafers"]:
-        out.print(f"[yellow]{counts['failed_wafers']} wafers failed in the model path; reasons in "
-                  f"{root / 'failures.jsonl'}[/]")
+    failed, attempted = counts["failed_wafers"], counts["failed_wafers"] + counts["wafers"]
+    if failed:
+        out.print(f"[yellow]{failed} wafers failed in the model path; reasons in {root / 'failures.jsonl'}[/]")
+    if attempted and failed / attempted > max_failed_share:
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {failed} of {attempted} wafers ({failed / attempted:.0%}) failed, more than "
+            f"--max-failed-share {max_failed_share:g}; see {root / 'failures.jsonl'}, fix the cause and rebuild with "
+            "--force (cached replies cost nothing), or allow more with --max-failed-share", highlight=False)
+        raise SystemExit(1)

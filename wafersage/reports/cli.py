@@ -101,7 +101,8 @@ def report(runs: tuple[Path, ...], out: Path, csv_path: Path | None, json_path: 
 @click.option("--max-drop", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="allowed drop in points (0-10 scale) before the gate fails")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
-              help="the gate uses the two-sided (1 - alpha) CI of the paired difference")
+              help="family-wise error rate of the gate: the chance that a candidate as good as the base fails "
+                   "(one-sided paired tests per metric, Holm-adjusted)")
 @click.option("--junit", "junit_path", type=_FILE, default=None, help="write JUnit XML (one test per metric)")
 @click.option("--markdown", "markdown_path", type=_FILE, default=None, help="write the comparison as Markdown")
 def compare(base: Path, candidate: Path, max_drop: float, alpha: float, junit_path: Path | None,

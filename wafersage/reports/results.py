@@ -76,9 +76,11 @@ def load_result(folder: str | Path) -> RunResult:
         except ValidationError as exc:
             raise ReportInputError(f"{scores_path}:{lineno}: not a valid item score ({exc.errors()[0]['msg']}); "
                                    f"rescore with 'wafersage score {folder}'") from None
-    sampled = {(s.item_id, s.repeat): s.ok for s in run.samples}
+    selection = {(s.item_id, s.repeat) for s in scores}
+    sampled = {(s.item_id, s.repeat): s.ok for s in run.samples if (s.item_id, s.repeat) in selection}
     scored = {(s.item_id, s.repeat): s.status == "scored" for s in scores if not s.missing}
-    if sampled != scored or summary.bench_hash != run.info.bench_hash:
+    expected = run.info.n_items * run.info.repeats
+    if sampled != scored or summary.bench_hash != run.info.bench_hash or summary.n_expected != expected:
         raise ReportInputError(f"{scores_path}: out of date with {folder / 'samples.jsonl'} (the run changed after "
                                f"it was scored); rescore with 'wafersage score {folder}'")
     return RunResult(folder=folder, info=run.info, summary=summary, scores=scores, name=run.info.model_name)
@@ -118,16 +120,38 @@ def check_same_benchmark(results: Sequence[RunResult]) -> None:
                                 f"{first.summary.split!r}; evaluate both on the same --split")
 
 
+def rescore_command(results: Sequence[RunResult]) -> str:
+    """The commands that score every run again with this wafersage (and the first run's judge and calibration)."""
+    summary = results[0].summary
+    options = " --calibration CALIBRATION.json" if summary.calibration_id else ""
+    if summary.judge_identity:
+        options += f" --judge {summary.judge_identity.get('name', 'JUDGE')}"
+    return " && ".join(f"wafersage score {r.folder}{options}" for r in results)
+
+
+def _scorer(result: RunResult) -> str:
+    summary = result.summary
+    if summary.scorer_version is None:
+        return "a scorer that did not record its version"
+    return f"scorer version {summary.scorer_version} (constants {(summary.constants_sha256 or '?')[:12]})"
+
+
 def check_same_scoring(results: Sequence[RunResult]) -> None:
-    """Refuse rule scores made with different constants (calibrations)."""
+    """Refuse runs scored by different scorers (version or constants) or with different calibrations; the message
+    names the commands that rescore them alike."""
     first = results[0]
     for other in results[1:]:
-        if (other.summary.calibration_id, other.summary.constants) != (first.summary.calibration_id,
-                                                                       first.summary.constants):
+        if other.summary.calibration_id != first.summary.calibration_id:
             raise NotComparable(
                 f"{other.folder} was scored with calibration {other.summary.calibration_id or 'none (paper defaults)'}"
                 f" but {first.folder} with {first.summary.calibration_id or 'none (paper defaults)'}; rescore both "
                 "with the same --calibration file (or none)")
+        scorers = (first.summary.scorer_version, first.summary.constants_sha256, first.summary.constants)
+        if None in scorers or scorers != (other.summary.scorer_version, other.summary.constants_sha256,
+                                          other.summary.constants):
+            raise NotComparable(
+                f"{first.folder} was scored by {_scorer(first)} and {other.folder} by {_scorer(other)}: their scores "
+                f"would differ by the scorer, not the model; rescore both: {rescore_command(results)}")
 
 
 def same_judge(results: Sequence[RunResult]) -> bool:

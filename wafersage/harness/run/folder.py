@@ -3,15 +3,22 @@
 ``samples.jsonl`` is append-only while a run goes (each line flushed and fsynced); a sample for an item and repeat
 supersedes earlier ones (a retried failure). A process killed mid-write leaves at most a torn last line, which
 readers skip and the runner drops when it resumes. ``load_run(folder)`` gives the final sample of every item.
+
+One process at a time works on a run folder: :func:`folder_lock` holds an OS lock (``flock``) on ``.lock`` in it
+for the run's life, so a second ``wafersage eval`` (or ``score``) on the folder is refused naming the holder's PID,
+and a crashed holder's lock goes with its process.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import os
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -20,12 +27,56 @@ from .records import RunInfo, Sample
 
 SAMPLES = "samples.jsonl"
 RUN_INFO = "run.json"
+LOCK = ".lock"
 
 UnitKey = tuple[str, int]  # (item_id, repeat)
 
 
 class RunFolderError(ValueError):
     """A run folder is missing or damaged; the message names the file, the line and the fix."""
+
+
+class RunFolderBusy(RunFolderError):
+    """Another process holds the run folder's lock."""
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it (``PID N on HOST``), or a placeholder while it is being written."""
+    text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    return text or "a process that is starting"
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold the exclusive OS lock of ``folder`` (created when missing) while the block runs; yields the folder.
+
+    The lock is ``flock`` on ``FOLDER/.lock``, which records the holder's PID and host. A second process is
+    refused with :class:`RunFolderBusy` naming them and the fix; the OS releases the lock when its process exits,
+    however it dies, so a crashed run never blocks the next one. A folder this call created is removed again when
+    the block leaves nothing in it but the lock (a run refused before it wrote anything)."""
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            raise RunFolderBusy(
+                f"{folder}: another wafersage process ({holder}) is working on this run folder; wait for it to "
+                "finish, or stop it and rerun this command to resume (what it wrote is kept), or pass another "
+                "--out folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        try:
+            yield folder
+        finally:
+            if created and [p.name for p in folder.iterdir()] == [LOCK]:
+                (folder / LOCK).unlink()
+                folder.rmdir()
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def unit_key(sample: Sample) -> UnitKey:

@@ -23,12 +23,17 @@ def user_text(item: VQAItem) -> str:
     return item.question
 
 
+def system_prompt_sent(config_prompt: str | None) -> str:
+    """The system turn actually sent: the model config's ``system_prompt``, else :data:`SYSTEM_PROMPT`."""
+    return config_prompt or SYSTEM_PROMPT
+
+
 def build_request(item: VQAItem, bench: Benchmark, params: GenerationParams | None = None,
                   system_prompt: str | None = None) -> ModelRequest:
     """One request per item: system prompt (the model config's ``system_prompt``, else :data:`SYSTEM_PROMPT`),
     question, the wafer image, and the benchmark context as metadata."""
     return ModelRequest(
-        messages=[ChatMessage(role="system", content=system_prompt or SYSTEM_PROMPT),
+        messages=[ChatMessage(role="system", content=system_prompt_sent(system_prompt)),
                   ChatMessage(role="user", content=user_text(item))],
         images=[str(bench.image_path(item))],
         params=params or GenerationParams(),

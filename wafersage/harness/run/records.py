@@ -41,6 +41,9 @@ class RunInfo(BaseModel):
     bench_hash: str
     split: str
     n_items: int
+    item_ids: list[str] | None = Field(
+        None, description="the selection: ids of its n_items items in order (each run repeats times); none in folders "
+                          "made before it was recorded, whose selection is the split's first n_items")
     repeats: int = 1
     packages: dict[str, str] = Field(default_factory=dict)
     git_commit: str | None = None
@@ -49,3 +52,5 @@ class RunInfo(BaseModel):
     n_ok: int = 0
     n_failed: int = 0
     offline: bool = False
+    fingerprint: dict[str, str] | None = Field(
+        None, description="sha256 per part that shapes the requests (harness.run.fingerprint); resume compares it")

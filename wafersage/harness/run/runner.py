@@ -23,13 +23,14 @@ from ...models.config import ModelConfig
 from ...models.registry import backend_options, load_model, resolve
 from ...tasks.bench.folder import Benchmark
 from ...tasks.bench.schema import SPLITS, VQAItem
-from .cache import ResponseCache, config_fingerprint
+from .cache import ResponseCache
 from .estimate import CostEstimate, estimate_cost
 from .messages import build_request
 from .provenance import git_commit, package_versions
 from .records import RunInfo, Sample, SentRequest
+from .fingerprint import Fingerprint, changed_parts, request_fingerprint
 from .folder import (
-    SAMPLES, SampleWriter, UnitKey, final_samples, read_run_info, read_samples, rewrite_samples,
+    SAMPLES, SampleWriter, UnitKey, final_samples, folder_lock, read_run_info, read_samples, rewrite_samples,
     write_run_info,
 )
 
@@ -123,23 +124,28 @@ def make_units(
     return units
 
 
-def check_resume(folder: Path, config: ModelConfig, bench: Benchmark, split: str) -> RunInfo | None:
-    """The folder's earlier record, after refusing a folder made with another model, benchmark or split."""
+def check_resume(folder: Path, fingerprint: Fingerprint, bench: Benchmark, split: str) -> RunInfo | None:
+    """The folder's earlier record, after refusing a folder whose requests were shaped otherwise (another model
+    config, system prompt, sampling setting, benchmark or split), naming what changed."""
     info = read_run_info(folder)
     if info is None:
         return None
-    if config_fingerprint(info.model) != config_fingerprint(config):
-        raise EvalUsageError(
-            f"{folder}: this run folder was made with a different model config ({info.model_name}: {info.model}); "
-            "pass another --out folder, or delete this one to start over"
-        )
+    restart = "pass another --out folder, or delete this one to start over"
     if info.bench_hash != bench.hash:
         raise EvalUsageError(
             f"{folder}: this run folder was made with benchmark {info.bench_name} hash {info.bench_hash[:12]}, "
-            f"not {bench.root} ({bench.hash[:12]}); pass another --out folder, or delete this one to start over"
-        )
+            f"not {bench.root} ({bench.hash[:12]}); {restart}")
     if info.split != split:
-        raise EvalUsageError(f"{folder}: this run folder holds split {info.split!r}, not {split!r}; use another --out")
+        raise EvalUsageError(f"{folder}: this run folder holds split {info.split!r}, not {split!r}; {restart}")
+    if info.fingerprint is None:
+        raise EvalUsageError(f"{folder}: run.json records no request fingerprint (made by an older wafersage), so "
+                             f"a resume cannot be checked; {restart}")
+    changed = changed_parts(info.fingerprint, fingerprint)
+    if changed:
+        raise EvalUsageError(
+            f"{folder}: this run folder was made with a different model config or request settings (changed: "
+            f"{', '.join(changed)}), and its answers must not mix with these; rerun with the settings it was made "
+            f"with, or {restart}")
     return info
 
 
@@ -265,30 +271,55 @@ def run_eval(
         return estimate_cost(config, [u.sent for u in units], [u.item for u in units])
 
     folder = Path(out_dir) if out_dir else default_out_dir(bench, config)
-    earlier = check_resume(folder, config, bench, split)
+    plan = RunPlan(bench=bench, config=config, params=params, split=split, items=items, repeats=repeats,
+                   fingerprint=request_fingerprint(config, params, bench.hash, split))
+    with folder_lock(folder):  # one process per run folder, for the run's life
+        return _run_in_folder(folder, plan, retry_errors=retry_errors, concurrency=concurrency,
+                              cache_path=cache_path, progress=progress)
+
+
+@dataclass
+class RunPlan:
+    """What a run asks: the benchmark items and repeats, and everything that shapes their requests."""
+
+    bench: Benchmark
+    config: ModelConfig
+    params: GenerationParams
+    split: str
+    items: list[VQAItem]
+    repeats: int
+    fingerprint: Fingerprint
+
+
+def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurrency: int,
+                   cache_path: str | Path | None, progress: bool | None) -> RunInfo:
+    """The run itself, inside the folder's lock: check the folder, answer what is still to do, record it."""
+    bench, config, items, repeats = plan.bench, plan.config, plan.items, plan.repeats
+    earlier = check_resume(folder, plan.fingerprint, bench, plan.split)
     samples_path = folder / SAMPLES
     previous = final_samples(read_samples(samples_path)[0])
     keys = [(item.id, r) for item in items for r in range(repeats)]
     todo = {k for k in keys if _needs_run(previous.get(k), retry_errors)}
     # built before anything is written, so a config error (missing key, offline refusal) leaves no folder behind
     model = load_model(config) if todo else None
-    folder.mkdir(parents=True, exist_ok=True)
     rewrite_samples(samples_path, list(previous.values()))  # drops a torn last line and superseded samples
 
     deployment = model.deployment if model is not None else earlier.deployment if earlier else "unknown"
     info = RunInfo(
         model=config.public(), model_name=config.name, deployment=deployment,
         bench_dir=str(bench.root.resolve()), bench_name=bench.name, bench_version=bench.version,
-        bench_hash=bench.hash, split=split, n_items=len(items), repeats=repeats, packages=package_versions(PACKAGES),
+        bench_hash=bench.hash, split=plan.split, n_items=len(items), item_ids=[item.id for item in items],
+        repeats=repeats, packages=package_versions(PACKAGES),
         git_commit=git_commit(), started_at=earlier.started_at if earlier else now_iso(), offline=config.offline,
+        fingerprint=plan.fingerprint,
     )
     write_run_info(folder, info)
     if model is not None:
         cache = ResponseCache(cache_path or default_cache_path(folder))
         writer = SampleWriter(samples_path, before_sync=cache.commit_staged)
         try:
-            asyncio.run(execute(model, items, repeats, todo, bench, config, params, cache, writer, concurrency,
-                                progress))
+            asyncio.run(execute(model, items, repeats, todo, bench, config, plan.params, cache, writer,
+                                concurrency, progress))
         finally:
             writer.close()
             cache.close()

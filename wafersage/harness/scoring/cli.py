@@ -90,6 +90,10 @@ def score(run: Path, judge_spec: str | None, calibration: Path | None, judge_sam
             f"[bold yellow]warning:[/] incomplete run: {summary.n_missing} of {summary.n_expected} expected answers "
             f"are missing and count as failed (0). Rerun the same 'wafersage eval' command on {run} to finish it, "
             "then score again.", highlight=False)
+    if summary.n_extra:
+        Console(stderr=True).print(
+            f"note: {summary.n_extra} answers in {run} lie outside the run's selection (an earlier 'wafersage eval' "
+            "with a larger --limit or more --repeats); they are kept but not scored.", highlight=False)
 
 
 async def _judge_all(judge, triples, progress):

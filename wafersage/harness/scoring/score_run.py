@@ -5,13 +5,17 @@ A sample whose model call failed is ``failed``: it is counted (``n_failed``) and
 A judge reply that cannot be parsed leaves the item's judge score ``unscored`` (counted, never a low score).
 With a calibration file the item scores use its constants and the summary also gives the default-constant means.
 
-An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``n_items`` first items of
-the split × ``repeats``) without a sample gets a ``failed`` score with ``missing`` set, counted in ``n_failed`` and
+An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``item_ids`` ×
+``repeats``) without a sample gets a ``failed`` score with ``missing`` set, counted in ``n_failed`` and
 ``n_missing``, and scoring warns (:class:`IncompleteRunWarning`) — a partial run never looks like a complete one.
+Samples are matched to the selection by key, so samples outside it (``n_extra``: an earlier command's larger
+``--limit``) are left out and cannot hide missing ones.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Literal, Sequence
@@ -22,12 +26,13 @@ from tqdm import tqdm
 
 from ...tasks.bench.folder import Benchmark
 from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
+from . import SCORER_VERSION
 from .calibrate import Calibration, CalibrationError
 from .judge import JudgeScore, LLMJudge
 from .answers import scored_answer
 from ..run.records import Sample
 from .rules import DimensionScore, RuleConstants, RuleScore, RuleScorer, weighted_overall
-from ..run.folder import Run, atomic_write, load_run
+from ..run.folder import Run, atomic_write, folder_lock, load_run
 from .stats import DetectionRates, Estimate, breakdown, detection_rates, mean_ci
 
 __all__ = ["DimensionScore", "IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
@@ -67,6 +72,8 @@ class Summary(BaseModel):
     n_missing: int = Field(0, description="samples run.json's selection (n_items x repeats) expects but the run "
                                           "folder lacks: an interrupted run")
     n_expected: int | None = Field(None, description="samples the run's selection expects (n_items x repeats)")
+    n_extra: int = Field(0, description="samples outside the run's selection (an earlier command's larger --limit "
+                                        "or more --repeats), kept in the folder but not scored")
     n_judge_unscored: int | None = None
     rule: Estimate = Field(description="mean rule score 0–10, failures as 0, active constants")
     rule_answered: Estimate | None = Field(None, description="the same over answered samples only")
@@ -90,6 +97,9 @@ class Summary(BaseModel):
     cost_usd: float = 0.0
     cost_per_1000_questions: float = 0.0
     constants: RuleConstants
+    constants_sha256: str | None = Field(None, description="sha256 of the rule constants used (constants_sha256)")
+    scorer_version: str | None = Field(None, description="harness.scoring.SCORER_VERSION of the scorer that wrote "
+                                                         "this summary; none from a wafersage before it existed")
     calibration_id: str | None = None
     judge_identity: dict | None = None
     judge_template_sha256: str | None = None
@@ -106,18 +116,28 @@ class IncompleteRunWarning(UserWarning):
 MISSING_ERROR = "missing: the run stopped before this item (no sample in samples.jsonl)"
 
 
-def missing_scores(run: Run, bench: Benchmark) -> list[ItemScore]:
-    """A failed, ``missing`` score for every item and repeat of the run's selection (the split's first ``n_items``,
-    × ``repeats``, as ``wafersage eval`` selects them) that has no sample; none when the run holds at least as many
-    samples as its selection expects."""
+def select_samples(run: Run, bench: Benchmark) -> tuple[list[Sample], list[ItemScore], int]:
+    """The run's samples matched to its selection by key (item, repeat) — ``run.json``'s ``item_ids`` (else the
+    split's first ``n_items``, as ``wafersage eval`` selects them) × ``repeats`` — never by counts, so extra samples
+    cannot hide missing ones. Returns the samples in the selection, a failed ``missing`` score for each key without a
+    sample, and the number of samples outside it (answers of an earlier command with a larger ``--limit`` or more
+    ``--repeats``: kept, not scored)."""
+    info = run.info
+    ids = info.item_ids if info.item_ids is not None else [it.id for it in bench.items(info.split)[:info.n_items]]
+    items = {it.id: it for it in bench.all_items}
+    unknown = [i for i in ids if i not in items]
+    if unknown:
+        raise ScoringError(f"{run.folder}/run.json: selected items {unknown[:3]} are not in the benchmark; the run "
+                           "and the benchmark do not belong together")
+    expected = [(items[i], repeat) for i in ids for repeat in range(info.repeats)]
+    keys = {(item.id, repeat) for item, repeat in expected}
     have = {(s.item_id, s.repeat) for s in run.samples}
-    if len(have) >= run.info.n_items * run.info.repeats:
-        return []
-    return [ItemScore(item_id=item.id, wafer_id=item.wafer_id, repeat=repeat, category=item.category,
-                      dimension=item.dimension, difficulty=item.difficulty, labels=item.labels, status="failed",
-                      error=MISSING_ERROR, missing=True)
-            for item in bench.items(run.info.split)[:run.info.n_items] for repeat in range(run.info.repeats)
-            if (item.id, repeat) not in have]
+    selected = [s for s in run.samples if (s.item_id, s.repeat) in keys]
+    missing = [ItemScore(item_id=item.id, wafer_id=item.wafer_id, repeat=repeat, category=item.category,
+                         dimension=item.dimension, difficulty=item.difficulty, labels=item.labels, status="failed",
+                         error=MISSING_ERROR, missing=True)
+               for item, repeat in expected if (item.id, repeat) not in have]
+    return selected, missing, len(run.samples) - len(selected)
 
 
 def load_bench_for(run: Run) -> Benchmark:
@@ -155,6 +175,11 @@ def score_samples(samples: Sequence[Sample], items: dict[str, VQAItem], scorer: 
     return out
 
 
+def constants_sha256(constants: RuleConstants) -> str:
+    """sha256 of the rule constants, as recorded in ``summary.json``."""
+    return hashlib.sha256(constants.model_dump_json().encode()).hexdigest()
+
+
 def _estimate_of(scores: list[ItemScore], value) -> Estimate | None:
     rows = [(value(s), s.wafer_id) for s in scores]
     rows = [(v, w) for v, w in rows if v is not None]
@@ -162,7 +187,7 @@ def _estimate_of(scores: list[ItemScore], value) -> Estimate | None:
 
 
 def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants,
-              calibration: Calibration | None, judge: LLMJudge | None) -> Summary:
+              calibration: Calibration | None, judge: LLMJudge | None, *, n_extra: int = 0) -> Summary:
     wafers = [s.wafer_id for s in scores]
     answered = [s for s in scores if s.status == "scored"]
     rubric_items = [s for s in scores if s.category in DIMENSIONS]
@@ -178,7 +203,7 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         model=info.model_name, deployment=info.deployment, bench_name=bench.name, bench_version=bench.version,
         bench_hash=bench.hash, split=info.split, n_items=len({s.item_id for s in scores}), n_samples=len(scores),
         n_failed=len(scores) - len(answered), n_missing=sum(s.missing for s in scores),
-        n_expected=info.n_items * info.repeats,
+        n_expected=info.n_items * info.repeats, n_extra=n_extra,
         n_judge_unscored=sum(1 for s in answered if s.judge and s.judge.status == "unscored") if judge else None,
         rule=mean_ci([s.rule_score for s in scores], wafers),
         rule_answered=_estimate_of(answered, lambda s: s.rule_score),
@@ -206,7 +231,8 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         latency_p50_s=usage.latency_p50_s, latency_p95_s=usage.latency_p95_s, input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
         cost_per_1000_questions=1000.0 * usage.cost_usd / max(sum(not s.missing for s in scores), 1),
-        constants=constants, calibration_id=calibration.id if calibration else None,
+        constants=constants, constants_sha256=constants_sha256(constants), scorer_version=SCORER_VERSION,
+        calibration_id=calibration.id if calibration else None,
         judge_identity=judge.identity if judge else None,
         judge_template_sha256=judge.identity["template_sha256"] if judge else None,
     )
@@ -214,7 +240,14 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
 
 def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration: Calibration | None = None,
               calibration_path: str = "calibration", progress: bool = True) -> Summary:
-    """Score every sample of a run folder (rules, and the judge when given); writes scores.jsonl and summary.json."""
+    """Score every sample of a run folder (rules, and the judge when given); writes scores.jsonl and summary.json.
+    Holds the folder's lock meanwhile, so no eval or other scoring works on it at the same time."""
+    with folder_lock(folder):
+        return _score_locked(Path(folder), judge, calibration, calibration_path, progress)
+
+
+def _score_locked(folder: Path, judge: LLMJudge | None, calibration: Calibration | None, calibration_path: str,
+                  progress: bool) -> Summary:
     run = load_run(folder)
     bench = load_bench_for(run)
     _check_calibration(calibration, bench, calibration_path)
@@ -222,13 +255,14 @@ def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration:
     scorer = RuleScorer(bench.rubrics, constants)
     default_scorer = scorer.with_constants(RuleConstants()) if calibration else None
     items = {it.id: it for it in bench.all_items}
+    samples, missing, n_extra = select_samples(run, bench)
+    run = dataclasses.replace(run, samples=samples)
     scores = score_samples(run.samples, items, scorer, default_scorer)
-    missing = missing_scores(run, bench)
     if missing:
         warnings.warn(f"{folder}: {len(missing)} of {run.info.n_items * run.info.repeats} expected answers are "
                       "missing (the run stopped early); they are scored as failed (0). Rerun the same 'wafersage "
                       "eval' command on this folder to finish it, then score again", IncompleteRunWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     scores += missing
     if judge is not None:
         answered = [s for s in scores if s.status == "scored"]
@@ -238,9 +272,8 @@ def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration:
             verdicts = asyncio.run(_judge(judge, triples, bar.update))
         for s, verdict in zip(answered, verdicts):
             s.judge = verdict
-    folder = Path(folder)
     atomic_write(folder / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in scores))
-    summary = summarise(run, bench, scores, constants, calibration, judge)
+    summary = summarise(run, bench, scores, constants, calibration, judge, n_extra=n_extra)
     atomic_write(folder / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
     return summary
 

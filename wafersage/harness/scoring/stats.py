@@ -9,6 +9,7 @@ API (used by scoring, the leaderboard and ``wafersage compare``):
 - :func:`format_estimate` — an :class:`Estimate` as text with its CI, in the style of the caller's table
 - :func:`cluster_bootstrap` — any statistic of item-level arrays with wafer resampling → :class:`Estimate`
 - :func:`paired_comparison` — B − A on shared items: mean difference, CI, sign-flip permutation p (:class:`Paired`)
+- :func:`noninferiority_test` — one-sided paired test of "B − A ≥ −margin", clustered by wafer (the gate's test)
 - :func:`mcnemar_exact` — exact McNemar p-value for right/wrong outcomes on shared items
 - :func:`holm` — Holm–Bonferroni adjusted p-values
 - :func:`breakdown` — :func:`mean_ci` per group (dimension, defect type, difficulty, category)
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from scipy import stats as sps
 
 DEFAULT_RESAMPLES = 2000
@@ -154,6 +155,47 @@ def paired_comparison(
         p = float(test.pvalue)
     return Paired(mean_difference=estimate.value, low=estimate.low, high=estimate.high, p_value=p,
                   n_items=len(shared), n_wafers=n_wafers)
+
+
+class NonInferiority(BaseModel):
+    """The one-sided test of H0: Δ ≥ −margin (not worse beyond the margin) against H1: Δ < −margin."""
+
+    difference: float = Field(description="Δ = mean of the item differences (B − A)")
+    low: float | None = Field(description="lower bound of the two-sided CI of Δ (descriptive)")
+    high: float | None = Field(description="upper bound of the two-sided CI of Δ (descriptive)")
+    p_value: float = Field(description="one-sided p of Δ < −margin; small when B is worse than A beyond the margin")
+    n_items: int
+    n_wafers: int
+
+
+def noninferiority_test(diff: Sequence[float], wafers: Sequence[Hashable], margin: float, *,
+                        confidence: float = CONFIDENCE) -> NonInferiority:
+    """Paired one-sided test of Δ ≥ −``margin`` on item differences ``diff`` (B − A), clustered by wafer.
+
+    It is a paired t-test on wafer totals: Δ̂ is the item mean, its standard error the cluster-robust (CR1) one,
+    SE² = W/(W−1)·Σ_w (S_w − Δ̂·n_w)² / N² over the W wafers (S_w the wafer's summed difference, n_w its items,
+    N = Σ n_w), and t = (Δ̂ + margin)/SE has W − 1 degrees of freedom; with equal items per wafer it is the
+    paired t-test on wafer means. Why not the wafer bootstrap: the percentile bootstrap of a mean under-covers with
+    few wafers (its spread is short by about √((W−1)/W), and more for skewed 0–10 scores), which made the old gate
+    fail on noise; its p-values are quantised at 1/resamples and need the null imposed before Holm can use them;
+    and it is random and far slower, which matters when the false-fail rate is checked by simulation
+    (``benchmarks/bench_gate.py``). Per-wafer means of bounded scores are close to normal from a few dozen wafers,
+    where the t reference holds its level (the bench measures it). Fewer than two wafers give no test (p = 1).
+    ``low``/``high`` are the two-sided ``confidence`` t interval of Δ."""
+    d = np.asarray(diff, dtype=float)
+    codes, n_wafers = _wafer_codes(wafers)
+    delta = float(d.mean()) if d.size else 0.0
+    if n_wafers < 2:
+        return NonInferiority(difference=delta, low=None, high=None, p_value=1.0, n_items=d.size, n_wafers=n_wafers)
+    residual = np.bincount(codes, d, n_wafers) - delta * np.bincount(codes, minlength=n_wafers)
+    se = float(np.sqrt(n_wafers / (n_wafers - 1) * np.sum(residual ** 2)) / d.size)
+    if se <= 1e-12 * max(1.0, abs(delta)):  # every wafer moved by the same amount: no doubt left
+        p, half = (0.0 if delta < -margin else 1.0), 0.0
+    else:
+        p = float(sps.t.cdf((delta + margin) / se, n_wafers - 1))
+        half = float(sps.t.ppf(0.5 + confidence / 2, n_wafers - 1)) * se
+    return NonInferiority(difference=delta, low=delta - half, high=delta + half, p_value=p, n_items=d.size,
+                          n_wafers=n_wafers)
 
 
 def mcnemar_exact(a_correct: Mapping[str, bool], b_correct: Mapping[str, bool]) -> float:

@@ -50,6 +50,8 @@ class ServerSettings(BaseModel):
     seed: int = Field(0, description="seed of the fault draws")
     reply_text: str | None = Field(None, description="a fixed answer for every request (when no reply function)")
     keep_payloads: int = Field(100, ge=0, description="how many recent request payloads to keep for inspection")
+    api_key: str | None = Field(None, description="when set, a chat request without 'Authorization: Bearer "
+                                                  "<api_key>' gets 401 (counted as 'unauthorized')")
 
 
 def _last_user_text(payload: dict[str, Any]) -> str:
@@ -88,8 +90,9 @@ def _count_prompt_tokens(payload: dict[str, Any]) -> tuple[int, int]:
 class ChatCompletionsServer:
     """The server; ``url`` is the OpenAI ``base_url`` (``http://127.0.0.1:PORT/v1``) once started.
 
-    ``counts`` holds requests per kind (plus ``images``, ``models``, ``bad_request``), ``payloads`` the recent request
-    bodies, ``last_headers`` the last chat request's headers, ``max_in_flight`` the most chat requests held at once.
+    ``counts`` holds requests per kind (plus ``images``, ``models``, ``bad_request``, ``unauthorized``), ``payloads``
+    the recent request bodies, ``last_headers`` the last chat request's headers, ``max_in_flight`` the most chat
+    requests held at once.
     """
 
     def __init__(self, settings: ServerSettings | None = None, *, reply: Reply | None = None, port: int = 0,
@@ -177,6 +180,10 @@ class ChatCompletionsServer:
             return self._error(400, f"invalid request: {exc}", "invalid_request_error")
         self.payloads.append(payload)
         self.last_headers = dict(request.headers)
+        key = self.settings.api_key
+        if key is not None and request.headers.get("Authorization") != f"Bearer {key}":
+            self.counts["unauthorized"] += 1
+            return self._error(401, "Incorrect API key provided", "invalid_request_error")
         self.counts["images"] += _count_prompt_tokens(payload)[1]
         kind = self._choose_kind(body)
         self.counts[kind] += 1
@@ -276,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "fault_mix":
             parser.add_argument("--fault-mix", type=json.loads, help=f"JSON object: {field.description}")
             continue
-        kind = str if name == "reply_text" else type(field.default)
+        kind = str if field.default is None else type(field.default)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=field.description)
     args = vars(parser.parse_args(argv))
     port = args.pop("port")

@@ -159,7 +159,10 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
                     progress: bool = True, overwrite: bool = False) -> Path:
     """Build the benchmark folder for ``config`` at ``out_dir`` and return its path.
 
-    ``models`` (e.g. ``{"describer": public model config, "writer": ...}``) is recorded in the manifest as is."""
+    ``models`` (e.g. ``{"describer": public model config, "writer": ...}``) is recorded in the manifest as is.
+    A wafer whose model call fails or whose reply stays unusable is recorded in ``failures.jsonl``; a model that can
+    answer nothing (:class:`~.prompt_templates.ModelUnavailable`) or a bug in a stage (:class:`~.stages.StageError`)
+    stops the build at once, leaving ``out_dir`` as it was."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:

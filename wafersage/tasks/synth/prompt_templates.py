@@ -3,6 +3,10 @@
 Templates live in ``wafersage/tasks/synth/prompts/*.j2`` (the paper's Stage 0–2 prompts). A model's reply that fails
 validation is sent back with the validation error appended, up to ``max_retries`` more times; what still fails is
 returned with its reason (:class:`Attempted`), never dropped.
+
+A model callable signals a failed call with :class:`ModelCallFailed` (that wafer is recorded as failed, the build
+goes on) and a model that can answer nothing with :class:`ModelUnavailable` (the build stops); any other exception
+is a bug and stops the build too.
 """
 from __future__ import annotations
 
@@ -50,6 +54,16 @@ def extract_json(text: str) -> object:
     raise ValueError(f"no JSON object found in the reply (starts {text[:80]!r})")
 
 
+class ModelCallFailed(RuntimeError):
+    """One model call failed after the model's own retries (a timeout, an HTTP 5xx, a malformed answer): the wafer
+    it was for is recorded in ``failures.jsonl`` and the build goes on."""
+
+
+class ModelUnavailable(RuntimeError):
+    """The model can answer no request (credentials refused, endpoint unreachable, unknown model): the build stops
+    at once instead of recording every wafer as failed."""
+
+
 @dataclass(frozen=True)
 class Attempted(Generic[T]):
     """Outcome of :func:`generate_validated`."""
@@ -64,14 +78,15 @@ def generate_validated(ask: Callable[[str], str], prompt: str, parse: Callable[[
                        max_retries: int) -> Attempted[T]:
     """Ask, parse the reply's JSON with ``parse`` (raising ValueError on invalid output), retry with the error.
 
-    An exception raised by ``ask`` itself (a failed model call) ends the loop as a failure with its message.
+    A :class:`ModelCallFailed` raised by ``ask`` ends the loop as a failure with its message; any other exception
+    (a systemic error, a bug) propagates.
     """
     current, raw, reason = prompt, "", None
     for attempt in range(1, max_retries + 2):
         try:
             raw = ask(current)
-        except Exception as exc:  # noqa: BLE001 - any backend failure is recorded, not raised
-            return Attempted(None, f"model call failed: {type(exc).__name__}: {exc}", attempt, raw)
+        except ModelCallFailed as exc:
+            return Attempted(None, f"model call failed: {exc}", attempt, raw)
         try:
             return Attempted(parse(extract_json(raw)), None, attempt, raw)
         except ValueError as exc:

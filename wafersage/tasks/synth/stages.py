@@ -2,21 +2,26 @@
 
 The geometry path (default) cannot fail on a valid map. The model paths can: a ``describe`` callable (Stages 0b–1
 by a model) and a ``write`` callable (Stage 2 by a model, :class:`~.vqa.ModelVQAWriter`), both passed in by the
-caller (tasks never imports a model). A failed model call, or a rubric or item list that stays invalid after
-retries, becomes a :class:`WaferFailure` recorded in ``failures.jsonl`` — never silently dropped.
+caller (tasks never imports a model). A failed model call (:class:`~.prompt_templates.ModelCallFailed`), or a
+description, rubric or item list that stays unusable after retries, becomes a :class:`WaferFailure` recorded in
+``failures.jsonl`` — never silently dropped. A model that can answer nothing
+(:class:`~.prompt_templates.ModelUnavailable`) and any other exception (a bug, raised as :class:`StageError`
+naming the wafer and where it was raised) stop the build: they would fail every wafer alike.
 """
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from pydantic import BaseModel
 
-from .describe import Description, GeometryDescriber, ModelDescriber
+from .describe import Description, DescriptionError, GeometryDescriber, ModelDescriber
 from ..geometry.measure import Geometry
 from .knowledge import resolve_knowledge
 from .phrasing import FactSentences
+from .prompt_templates import ModelCallFailed, ModelUnavailable
 from .rubric import ModelRubricBuilder, build_rubric
 from ..bench.schema import Rubric, VQAItem
 from .vqa import ModelVQAWriter, make_items
@@ -34,6 +39,18 @@ class WaferFailure(BaseModel):
     reason: str
     attempts: int = 1
     description: str | None = None
+
+
+class StageError(RuntimeError):
+    """A stage of a model-backed build raised something that is neither a failed model call nor a bad reply: a bug.
+    The message names the wafer, the error and the line that raised it."""
+
+    def __init__(self, wafer_id: str, error: Exception):
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        where = f" (raised at {frame.filename}:{frame.lineno})" if frame else ""
+        super().__init__(f"wafer {wafer_id}: {type(error).__name__}: {error}{where}")
+        self.wafer_id = wafer_id
+        self.error = error
 
 
 @dataclass
@@ -63,6 +80,17 @@ class Stages:
         self.geometry_describer = GeometryDescriber(self.knowledge)
 
     def run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
+        """Stages 0b–2 for one wafer; see the module docstring for what fails the wafer and what stops the build."""
+        try:
+            return self._run(wafer, geom, image=image, rng=rng)
+        except ModelUnavailable:
+            raise
+        except Exception as exc:
+            if self.model_describer is None and self.writer is None:
+                raise  # the geometry path: an error surfaces as itself
+            raise StageError(wafer.id, exc) from exc
+
+    def _run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
         sentences = None
         if self.model_describer is None:
             rubric = build_rubric(wafer, geom, self.knowledge)
@@ -71,7 +99,7 @@ class Stages:
         else:
             try:
                 description = self.model_describer.describe(wafer, geom, "full")
-            except Exception as exc:  # noqa: BLE001 - a failed model call is recorded, not raised
+            except (ModelCallFailed, DescriptionError) as exc:  # a failed call or an empty reply: recorded
                 return WaferResult(failure=WaferFailure(
                     wafer_id=wafer.id, stage="describe", reason=f"{type(exc).__name__}: {exc}"))
             built = self.rubric_builder.build(description)
