@@ -108,7 +108,7 @@ def test_a_bad_panel_is_refused_naming_file_line_and_field(tmp_path, breakage, m
 
 def test_an_item_the_scorer_cannot_score_is_counted_and_named(tmp_path):
     items = [{"id": "w0-q0", "wafer_id": "w0", "question": "Is it above 5%?", "category": "consistency",
-              "labels": ["Center"], "expected_yes": True, "targets": ["center"]}]
+              "labels": ["Center"], "targets": ["center"]}]  # no expected_yes: the verdict cannot be checked
     answers = [{"item_id": "w0-q0", "source": "s", "answer": "Yes.", "judge": {"score": 8}}]
     folder = _write_panel(tmp_path / "panel", answers, items=items)
     out = tmp_path / "a.json"

@@ -94,7 +94,7 @@ def make_calibration(bench: Benchmark, answers: dict[str, str | None], constants
     scorer = RuleScorer(bench.rubrics)
     answered = [(items[i], a) for i, a in answers.items() if a is not None]
     table = FeatureTable([scorer.features(it, a) for it, a in answered])
-    fitted = calibrate(table, table.scores(RuleConstants(tau=0.9)), [it.wafer_id for it, _ in answered],
+    fitted = calibrate(table, table.scores(RuleConstants(partial_floor=0.3)), [it.wafer_id for it, _ in answered],
                        judge_identity={"model": "simulated"}, bench_hash=bench.hash,
                        config=CalibrationConfig(folds=2, iters=1, screen=3, n_resamples=100))
     return save_calibration(fitted.model_copy(update={"constants": constants}), path)
@@ -103,7 +103,7 @@ def make_calibration(bench: Benchmark, answers: dict[str, str | None], constants
 def test_lm_eval_scores_equal_wafersage_score_with_a_calibration(scorer_bench, tmp_path):
     bench = Benchmark.load(scorer_bench)
     answers = scripted_answers(bench)
-    constants = RuleConstants(alpha=0.9, beta=0.6, w_hit=0.4, tau=0.8,
+    constants = RuleConstants(partial_floor=0.2, contradiction_penalty=0.8, extra_penalty=0.3,
                               dim_weights={"spatial": 1, "morphology": 2, "root_cause": 3})
     calibration = make_calibration(bench, answers, constants, tmp_path / "calibration.json")
 

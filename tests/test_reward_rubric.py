@@ -103,10 +103,10 @@ def test_calibrated_constants_are_used(bench, tmp_path):
     answers = [corrupt(it, bench.rubrics[it.wafer_id], it.answer, i % 3) for i, it in enumerate(rubric_items)]
     features = [scorer.features(it, a) for it, a in zip(rubric_items, answers)]  # varied scores to fit on
     table = FeatureTable(features)
-    fitted = calibrate(table, table.scores(RuleConstants(tau=0.9)), [it.wafer_id for it in rubric_items],
+    fitted = calibrate(table, table.scores(RuleConstants(partial_floor=0.3)), [it.wafer_id for it in rubric_items],
                        judge_identity={"model": "test"}, bench_hash=bench.hash,
                        config=CalibrationConfig(folds=2, iters=0, screen=3, n_resamples=100))
-    constants = RuleConstants(alpha=4.0, beta=0.6, w_hit=0.9, tau=0.8)
+    constants = RuleConstants(partial_floor=0.1, contradiction_penalty=0.9, extra_penalty=0.4)
     path = save_calibration(fitted.model_copy(update={"constants": constants}), tmp_path / "calibration.json")
     reward = RubricReward.from_bench(bench, RewardSettings(calibration=path))
     assert reward.scorer.constants == constants

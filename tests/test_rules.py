@@ -1,199 +1,149 @@
-"""Rule metrics: the paper's formula, exact closed-vocabulary and whole-word fuzzy matching, negation, item targets,
-guards, evidence-backed consistency, and the reference answers of a real benchmark."""
+"""The rule score reads facts: each kind of mistake the phrasing-based scorer made, with hand-written answers.
+
+Wafers are given as fact sheets (what synthesis reads from a map); items as the benchmark stores them.
+"""
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from rule_factory import center_rubric, edge_loc_rubric, item
-from wafersage.harness.scoring.matching import mentioned_types, normalise, term_score, yes_no
-from wafersage.harness.scoring.rules import RuleConstants, RuleScorer
+from wafersage.harness.scoring.reader import read
+from wafersage.harness.scoring.rules import RuleConstants, RuleScorer, ScorerInputError
 from wafersage.tasks.bench.folder import Benchmark
-from wafersage.tasks.bench.schema import MorphologyRubric, Rubric, SpatialRubric
-from wafersage.tasks.synth.vocab import DENSITY_TERMS, DISTRIBUTION_TERMS, PATTERN_TERMS, STRUCTURE_TERMS, ZONE_TERMS
+from wafersage.tasks.bench.schema import FactSheet, VQAItem
 
-SPATIAL_Q = "Where on the wafer are the failing dies located?"
-#: the paper's formula alone: no stuffing or contradiction guard
-PAPER = RuleConstants(extra_allowance=100, contradiction_penalty=0)
+SHEETS = {
+    "ring": FactSheet(types=["Edge-Ring"], zones=["edge"], avoid_zones=["center", "middle"], density="dense",
+                      texture="clustered", fail_ratio=0.11),
+    "loc": FactSheet(types=["Loc"], zones=["middle"], avoid_zones=["edge"], clocks=[4], density="sparse",
+                     texture="scattered", fail_ratio=0.06),
+    "mix": FactSheet(types=["Center", "Edge-Ring"], zones=["center", "edge"], avoid_zones=["middle"],
+                     density="dense", texture="clustered", fail_ratio=0.2,
+                     zone_rates={"center": 0.8, "middle": 0.05, "edge": 0.7}),
+}
+
+
+def item(wafer: str, category: str, question: str, *, dimension: str | None = None, expected_yes=None,
+         focus=(), labels=None) -> VQAItem:
+    return VQAItem(id=f"{wafer}-{abs(hash(question)) % 1000}", wafer_id=wafer, image="images/x.png",
+                   question=question, answer="-", category=category, dimension=dimension or category,
+                   difficulty="easy", labels=labels or SHEETS[wafer].types, qa_index=0, split="test",
+                   expected_yes=expected_yes, focus=list(focus))
 
 
 @pytest.fixture(scope="module")
-def scorer() -> RuleScorer:
-    return RuleScorer([edge_loc_rubric(), center_rubric()])
+def scorer():
+    return RuleScorer([], sheets=SHEETS)
 
 
-def test_paper_formula_on_partial_answer(scorer):
-    # one of two must-hit terms (C = 0.5 -> H = 0.75), one must-avoid term (A = 0.75):
-    # D = 0.6*0.75 + 0.4*0.75*0.75 = 0.675
-    answer = "The failures sit at the edge, also near the center."
-    result = scorer.with_constants(PAPER).score(item("spatial", SPATIAL_Q), answer)
-    dim = result.dimension
-    assert dim.coverage == 0.5 and dim.terms_hit == ["edge"] and dim.terms_missed == ["3 o'clock"]
-    assert dim.avoid_used == ["center"]
-    assert result.score == pytest.approx(6.75)
-    # "center" also contradicts the rubric's zone: the contradiction guard halves D
-    guarded = scorer.score(item("spatial", SPATIAL_Q), answer)
-    assert guarded.dimension.contradictions == ["center"] and "contradiction" in guarded.flags
-    assert guarded.score == pytest.approx(6.75 * 0.5)
+def score(scorer, it, answer):
+    return scorer.score(it, answer)
 
 
-def test_synonyms_fuzzy_and_numbers(scorer):
-    spatial = item("spatial", SPATIAL_Q)
-    assert scorer.score(spatial, "Failures along the rim on the right side.").score == 10.0
-    assert scorer.score(spatial, "At the edge near three oclock.").score == 10.0  # "oclock" spelled out
-    # 9 o'clock is never a fuzzy match for 3 o'clock, and it is a must-avoid term
-    wrong = scorer.score(spatial, "At the edge near 9 o'clock.").dimension
-    assert "3 o'clock" in wrong.terms_missed and wrong.avoid_used == ["9 o'clock"]
-    assert term_score("ring", normalise("during the process")) == 0.0  # short terms match whole words only
-    assert term_score("clustered", normalise("clusterd dies")) > 71.3
+def test_correct_paraphrases_earn_full_credit(scorer):
+    where = item("ring", "spatial", "Describe the spatial distribution of the failing dies.")
+    looks = item("ring", "morphology", "What does the failing region look like?")
+    for answer in ("A continuous narrow ring of failing dies at the outermost positions.",
+                   "They run along the entire wafer edge, all the way around the circumference.",
+                   "Failures are clustered at the outer edge in a ring around the perimeter."):
+        assert score(scorer, where, answer).score == pytest.approx(10.0), answer
+    assert score(scorer, looks, "A thin orange circle tracing the wafer outline.").score == pytest.approx(10.0)
+    assert score(scorer, looks, "A dense arc along one side of the edge.").score == 0.0  # wrong shape, and it says so
+    assert score(scorer, where, "Concentrated on one side of the wafer.").score == 0.0
 
 
-def test_guards_empty_echo_stuffing(scorer):
-    spatial = item("spatial", SPATIAL_Q)
-    empty = scorer.score(spatial, "")
-    assert empty.score == 0.0 and "empty" in empty.flags  # the paper's formula gives 4.0 (A = 1)
-    echo = scorer.score(spatial, SPATIAL_Q)
+def test_negated_contrasted_and_excepted_statements_are_not_claims(scorer):
+    zone = item("ring", "spatial", "Which radial zone (inner, middle or outer) holds most of the failing dies?")
+    for answer in ("The outer zone, surrounding a clean center.",
+                   "The edge; the center and middle zones are essentially clean.",
+                   "Along the rim rather than in the center.",
+                   "The edge, apart from nothing at the center.",
+                   "Outer zone. No failures near the center or the middle."):
+        result = score(scorer, zone, answer)
+        assert result.score == pytest.approx(10.0) and not result.explanation.contradicted, (answer, result)
+    wrong = score(scorer, zone, "Mostly in the center, with a clean edge.")
+    assert wrong.score == 0.0 and "zone: center" in wrong.explanation.contradicted
+    reading = read("Not radially symmetric: the failures sit on one side.")
+    assert [(c.value, c.negated) for c in reading.claims if c.slot == "extent"] == [("symmetric", True),
+                                                                                  ("one_sided", False)]
+
+
+def test_a_question_is_scored_on_what_it_asks(scorer):
+    texture = item("ring", "morphology", "Describe the texture of the failing area.")
+    assert score(scorer, texture, "Contiguous and tightly grouped.").score == pytest.approx(10.0)  # no shape needed
+    part = item("ring", "spatial", "Which part of the wafer is affected by the failures?")
+    assert score(scorer, part, "The outer edge of the wafer.").score == pytest.approx(10.0)  # no "symmetric" needed
+    assert score(scorer, texture, "A ring.").score == 0.0  # a shape is no texture
+    recorded = item("loc", "spatial", "Where is it?", focus=["clock"])  # a template's recorded focus wins
+    assert score(scorer, recorded, "Around 4 o'clock.").score == pytest.approx(10.0)
+
+
+def test_yes_no_items_score_the_verdict_first(scorer):
+    check = item("ring", "consistency", "Do the failures occur all around the wafer rather than on one side?",
+                 dimension="spatial", expected_yes=True)
+    assert score(scorer, check, "Yes.").score == pytest.approx(10.0)
+    assert score(scorer, check, "Yes. A continuous ring around the entire circumference.").score == pytest.approx(10.0)
+    assert score(scorer, check, "No, they are confined to one side.").score == 0.0
+    contradicting = score(scorer, check, "Yes, mostly in the middle zone.")  # right verdict, wrong explanation
+    assert 0.0 < contradicting.score < 10.0 and "zone: middle" in contradicting.explanation.contradicted
+
+
+def test_mixtures_earn_partial_credit_weighted_by_where_the_failures_are(scorer):
+    zone = item("mix", "spatial", "In terms of distance from the wafer's midpoint, where do the failures occur?")
+    both = score(scorer, zone, "At the center and along the edge.").score
+    centre_only = score(scorer, zone, "At the center.").score
+    edge_only = score(scorer, zone, "Along the edge.").score
+    assert both == pytest.approx(10.0)
+    assert 5.0 < edge_only < centre_only < 10.0  # the center fails at a higher rate, so it is the main fact
+    assert score(scorer, zone, "In the middle zone.").score == 0.0
+    shape = item("mix", "morphology", "What shape do the failing dies form?")
+    assert 0.0 < score(scorer, shape, "A round blob.").score < score(scorer, shape, "A round blob inside a ring.").score
+
+
+def test_tolerances_at_their_edges(scorer):
+    clock = item("loc", "spatial", "At which clock position are the failures concentrated (12 o'clock at the top)?")
+    assert score(scorer, clock, "At 4 o'clock.").score == pytest.approx(10.0)
+    assert score(scorer, clock, "Around five o'clock.").score == pytest.approx(7.5)  # one hour off: partial
+    assert score(scorer, clock, "Lower right.").score == pytest.approx(7.5)  # a direction holding 4 o'clock
+    assert score(scorer, clock, "At 6 o'clock.").score == 0.0  # two hours off: no credit
+    assert "clock: 10 o'clock" in score(scorer, clock, "At 10 o'clock.").explanation.contradicted
+    density = item("ring", "morphology", "Is the failure dense or sparse?")
+    assert score(scorer, density, "Dense.").score == pytest.approx(10.0)
+    assert score(scorer, density, "Moderately dense.").score == pytest.approx(5.0)  # the neighbouring band
+    assert score(scorer, density, "Sparse.").score == 0.0
+    hedged = score(scorer, density, "Dense and sparse.")  # the same fact both ways: paid for
+    assert 0.0 < hedged.score < 10.0 and hedged.explanation.hedged == ["density: sparse"]
+    share = item("ring", "consistency", "Do fewer than 20% of the dies fail?", dimension="morphology",
+                 expected_yes=True)
+    assert score(scorer, share, "Yes, about 12% of dies fail.").score == pytest.approx(10.0)
+    assert score(scorer, share, "Yes, about 2% of dies fail.").score < 10.0  # 11% is the truth
+
+
+def test_degenerate_answers_and_types(scorer):
+    where = item("ring", "spatial", "Describe the spatial distribution of the failing dies.")
+    assert score(scorer, where, "").score == 0.0 and "empty" in score(scorer, where, "").flags
+    echo = score(scorer, where, "Describe the spatial distribution of the failing dies.")
     assert echo.score == 0.0 and "echo" in echo.flags
-    # the same item id asking another question (a rewritten benchmark) is checked against the new question
-    other_q = "Which radial zone holds most of the failing dies?"
-    rewritten = spatial.model_copy(update={"question": other_q})
-    assert "echo" not in scorer.score(rewritten, SPATIAL_Q).flags and "echo" in scorer.score(rewritten, other_q).flags
-    stuffed = scorer.score(spatial, "edge 3 o'clock middle upper left lower right radial linear uniform scattered "
-                                    "6 o'clock 12 o'clock whole wafer")
-    assert stuffed.dimension.coverage == 1.0 and "stuffing" in stuffed.flags and stuffed.score == 0.0
-    paper = RuleScorer([edge_loc_rubric()], PAPER)
-    assert paper.score(spatial, "edge 3 o'clock middle upper left lower right radial").score > 5
+    stuffed = score(scorer, where, "Radially symmetric, localized, linear, wafer-wide, on one side, isolated dies.")
+    assert stuffed.score < 3.0
+    kinds = item("mix", "defect_type", "Which WM-811K defect classes apply to this map?")
+    assert score(scorer, kinds, "Center and Edge-Ring.").score == pytest.approx(10.0)
+    assert score(scorer, kinds, "Edge-Ring, not Donut.").score == pytest.approx(10 * 2 / 3)  # F1 of 1 of 2
+    assert score(scorer, kinds, "A cluster near the center and an Edge-Ring.").types_mentioned == ["Edge-Ring"]
+    assert score(scorer, kinds, "Center, Donut, Edge-Loc, Edge-Ring, Loc.").score == 0.0  # five types: stuffing
 
 
-def test_defect_type_f1_and_consistency(scorer):
-    t = item("defect_type", "Which defect pattern is this?", labels=("Edge-Loc", "Scratch"), dimension="defect_type")
-    assert scorer.score(t, "An Edge-Loc pattern with a scratch.").score == 10.0
-    half = scorer.score(t, "An edge-loc pattern.")
-    assert half.type_f1 == pytest.approx(2 / 3) and half.correct is False
-    assert scorer.score(t, "Center, Donut, Edge-Loc, Edge-Ring, Loc, Scratch").score == 0.0  # > 4 types: stuffing
-    c = item("consistency", "Is the cluster at the edge?", expected_yes=True)
-    assert scorer.score(c, "Yes, it sits at the edge.").score == 10.0
-    assert scorer.score(c, "No.").score == 0.0
-    hedged = scorer.score(c, "Yes, no, maybe.")
-    assert hedged.score == 0.0 and "no_verdict" in hedged.flags
-    assert yes_no(normalise("It does, yes.")) is True and yes_no(normalise("Maybe.")) is None
-    assert mentioned_types(normalise("A Loc cluster near the center.")) == {"Loc"}
-    assert mentioned_types(normalise("Center and Edge-Ring patterns")) == {"Center", "Edge-Ring"}
-
-
-def test_constants_are_checked():
-    with pytest.raises(ValidationError, match="dim_weights needs exactly"):
+def test_constants_are_checked_and_missing_facts_name_the_fix(scorer):
+    with pytest.raises(ValidationError):
+        RuleConstants(partial_floor=1.5)
+    with pytest.raises(ValidationError):
         RuleConstants(dim_weights={"spatial": 1.0})
-    weights = RuleConstants(dim_weights={"spatial": 2, "morphology": 1, "root_cause": 1}).dim_weights
-    assert weights["spatial"] == pytest.approx(0.5)
-    assert RuleConstants(w_hit=0.9).w_avoid == pytest.approx(0.1)
-
-
-def test_unknown_wafer_names_the_item(scorer):
-    with pytest.raises(KeyError, match="no rubric for wafer 'nope'"):
-        scorer.score(item("spatial", SPATIAL_Q, wafer_id="nope"), "edge")
+    with pytest.raises(ScorerInputError, match="no fact sheet.*rebuild the benchmark"):
+        scorer.score(item("ring", "spatial", "Where?").model_copy(update={"wafer_id": "nope"}), "edge")
 
 
 def test_reference_answers_of_a_real_benchmark_score_full(scorer_bench):
     bench = Benchmark.load(scorer_bench)
     real = RuleScorer(bench.rubrics)
-    scores = [real.score(it, it.answer) for it in bench.items()]
-    assert min(s.score for s in scores) >= 9.0
-    assert sum(s.score for s in scores) / len(scores) >= 9.5
-
-
-def _generated_rubric(zone: str = "edge", density: str = "moderate", distribution: str = "localized",
-                      clocks=(7,), pattern: str = "Edge-Loc") -> Rubric:
-    """A rubric worded like the benchmark builder's (vocabulary terms with their synonyms)."""
-    from wafersage.tasks.synth.vocab import CLOCK_TERMS
-
-    return Rubric(
-        wafer_id="g1", defect_types=[pattern], summary="s",
-        spatial=SpatialRubric(zone=zone, distribution=distribution, clock_positions=list(clocks),
-                              must_hit=[ZONE_TERMS[zone], DISTRIBUTION_TERMS[distribution],
-                                        *(CLOCK_TERMS[k] for k in clocks)],
-                              must_avoid=["1 o'clock"] + (["center"] if zone != "center" else ["edge"])),
-        morphology=MorphologyRubric(pattern_type=pattern, density=DENSITY_TERMS[density].term,
-                                    geometric_structure=STRUCTURE_TERMS[pattern].term,
-                                    texture_description="clustered, contiguous failing dies",
-                                    must_hit=[PATTERN_TERMS[pattern], DENSITY_TERMS[density], STRUCTURE_TERMS[pattern]],
-                                    must_avoid=["scratch"]),
-        root_cause=edge_loc_rubric().root_cause,
-    )
-
-
-def _targeted(category, question, targets, wafer_id="g1", **kw):
-    return item(category, question, wafer_id=wafer_id, **kw).model_copy(update={"targets": targets})
-
-
-def test_closed_vocabulary_is_matched_exactly_not_fuzzily():
-    scorer = RuleScorer([_generated_rubric()])
-    density = _targeted("morphology", "Is the failure dense or sparse?", ["moderate density"])
-    assert scorer.score(density, "Moderate density.").score == 10.0
-    assert scorer.score(density, "Moderately dense.").score == 10.0  # a synonym
-    for wrong in ("High density.", "Low density.", "Dense."):
-        result = scorer.score(density, wrong)
-        assert result.score == 0.0 and result.dimension.terms_missed == ["moderate density"], wrong
-    assert scorer.score(density, "High density.").dimension.contradictions == ["high density"]
-    spread = _targeted("spatial", "How are the failing dies distributed?", ["localized"])
-    assert scorer.score(spread, "Localized.").score == 10.0
-    assert scorer.score(spread, "Localised in one region.").score == 10.0
-    assert scorer.score(spread, "Radially asymmetric, not uniform.").score == 0.0
-    # open phrases match fuzzily only word by word, on words of similar length with the same first letter
-    assert term_score("near", normalise("a linear track")) == 0.0
-    assert term_score("position", normalise("a deposition step")) == 0.0
-    assert term_score("gas flow", normalise("uneven gass flow")) > 85
-
-
-def test_symmetry_and_negation():
-    symmetric = _generated_rubric(zone="center", distribution="radially symmetric", clocks=(), pattern="Center")
-    scorer = RuleScorer([symmetric])
-    spread = _targeted("spatial", "How are the failing dies distributed?", ["radially symmetric"])
-    assert scorer.score(spread, "Radially symmetric.").score == 10.0
-    asymmetric = scorer.score(spread, "Radially asymmetric.")
-    assert asymmetric.score == 0.0 and asymmetric.dimension.terms_missed == ["radially symmetric"]
-    negated = scorer.score(spread, "The failures are not radially symmetric.")
-    assert negated.score == 0.0 and negated.dimension.contradictions == ["not radially symmetric"]
-    zone = _targeted("spatial", "Which radial zone holds most failing dies?", ["center"])
-    assert scorer.score(zone, "There are no failures near the center.").score == 0.0
-    assert scorer.score(zone, "No, they lie near the center.").score == 10.0  # a leading verdict negates nothing
-    assert scorer.score(zone, "Near the center, not at the edge.").score == 10.0  # a true negative statement
-
-
-def test_targets_score_what_the_question_asks():
-    scorer = RuleScorer([_generated_rubric()])
-    clock = _targeted("spatial", "Using clock positions, where do the failing dies sit?", ["7 o'clock"])
-    assert scorer.score(clock, "At 7 o'clock.").score == 10.0
-    whole = item("spatial", "Using clock positions, where do the failing dies sit?", wafer_id="g1")
-    assert scorer.score(whole, "At 7 o'clock.").score < 10.0  # against the whole dimension
-    # must-avoid terms and contradictions still come from the whole dimension
-    hedged = scorer.score(clock, "At 7 o'clock, in the middle zone, or at 1 o'clock.")
-    assert hedged.dimension.avoid_used == ["1 o'clock"] and len(hedged.dimension.contradictions) == 2
-    assert hedged.score < 3.0
-    with pytest.raises(ValueError, match="are not must-hit terms of its spatial rubric"):
-        scorer.score(clock.model_copy(update={"targets": ["4 o'clock"]}), "At 4 o'clock.")
-
-
-def test_donut_morphology_needs_more_than_density():
-    donut = _generated_rubric(zone="middle", distribution="radially symmetric", clocks=(), pattern="Donut",
-                              density="dense")
-    scorer = RuleScorer([donut])
-    shape = item("morphology", "Describe the failure pattern's shape, how dense it is and its texture.",
-                 wafer_id="g1", dimension="morphology")
-    dims = scorer.score(shape, "Dense.").dimension
-    assert dims.terms_missed == ["annular band"] and dims.coverage == 0.5  # only the type label "donut" is dropped
-    assert scorer.score(shape, "A dense annular band.").score == 10.0
-
-
-def test_consistency_needs_the_deciding_facts():
-    scorer = RuleScorer([_generated_rubric()])
-    check = _targeted("consistency", "Are most failing dies located around the 7 o'clock position?", ["7 o'clock"],
-                      expected_yes=True)
-    assert scorer.score(check, "Yes. Around 7 o'clock.").score == 10.0
-    assert scorer.score(check, "Yes.").score == pytest.approx(5.0)  # verdict_weight 0.5
-    assert scorer.score(check, "No. Around 7 o'clock.").score == 0.0
-    wrong_fact = scorer.score(check, "Yes, at 1 o'clock.")
-    assert wrong_fact.score == pytest.approx(5.0) and wrong_fact.dimension.contradictions == ["1 o clock"]
-    verdict_only = check.model_copy(update={"targets": []})  # an older benchmark: the verdict alone
-    assert scorer.score(verdict_only, "Yes.").score == 10.0
-    assert yes_no(normalise("Yes. There is no defect pattern.")) is True
+    scores = [real.score(it, it.answer).score for it in bench.all_items]
+    assert min(scores) >= 9.0 and sum(scores) / len(scores) >= 9.9

@@ -56,7 +56,7 @@ def test_score_counts_failures_and_writes_both_files(runs):
     failed = [r for r in rows if r["status"] == "failed"]
     assert len(failed) == 2 and failed[0]["error"].startswith("HTTP 500") and failed[0]["rule_score"] == 0
     ok = next(r for r in rows if r["status"] == "scored" and r["category"] == "spatial")
-    assert ok["rule"]["dimension"]["terms_hit"] and ok["rule"]["dimension"]["terms_missed"] == []
+    assert ok["rule"]["explanation"]["matched"] and ok["rule"]["explanation"]["missed"] == []
     assert set(summary["per_category"]) <= {"defect_type", "spatial", "morphology", "root_cause", "consistency"}
     types = [r for r in rows if r["category"] == "defect_type"]  # a failed answer counts as wrong
     expected = sum(r["status"] == "scored" for r in types) / len(types)
@@ -85,7 +85,7 @@ def test_score_with_judge_then_calibrate_then_score_calibrated(runs, judge_spec,
     assert result.exit_code == 0, result.output
     calibrated = json.loads((runs / "constant" / "summary.json").read_text())
     assert calibrated["calibration_id"] == calibration["id"] and calibrated["rule_default"] is not None
-    assert calibrated["constants"]["tau"] == pytest.approx(calibration["constants"]["tau"])
+    assert calibrated["constants"]["partial_floor"] == pytest.approx(calibration["constants"]["partial_floor"])
 
 
 def test_clear_errors(runs, tmp_path):

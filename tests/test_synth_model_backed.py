@@ -80,6 +80,6 @@ def test_describe_rubric_and_vqa_through_a_real_openai_endpoint(wafer, tmp_path)
     assert description.source == "model" and description.text.startswith("A thin ring")
     assert result.status == "ok" and result.attempts == 2, result.reason
     assert "could not be used" in rubric_calls[1] and description.text in rubric_calls[0]
-    assert result.rubric.model_dump() == truth_rubric.model_dump()
+    assert result.rubric.model_dump(exclude={"facts"}) == truth_rubric.model_dump(exclude={"facts"})  # facts: from the map
     assert written.status == "ok" and len(written.items) == len(pairs)
     assert written.items[0].id == "http-1-q0"

@@ -40,12 +40,13 @@ def _invoke(*args: str):
 
 
 def _domain_bias(model_dir) -> list:
-    """sequence_bias toward yes/no and defect-type words: the untrained tiny model then says things the rubric
-    scores (right or wrong), so groups get reward spread; without it every completion is noise scored 0."""
+    """sequence_bias toward yes/no and fact words (zones, density, shapes): the untrained tiny model then states
+    facts the scorer reads (right or wrong), so groups get reward spread; without it every completion is noise
+    scored 0 (and a bias toward type names makes every completion name five types: stuffing, also 0)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    words = ["Yes", "No", " yes", " no", " Center", " Donut", " Scratch", " Random", " Loc", " center", " edge"]
+    words = ["Yes", "No", " yes", " no", " center", " edge", " middle", " dense", " sparse", " ring", " blob", " line"]
     ids = [tokenizer.encode(w, add_special_tokens=False) for w in words]
     return [[i, 5.0] for i in ids if len(i) == 1]
 

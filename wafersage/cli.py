@@ -45,7 +45,7 @@ COMMANDS: dict[str, str] = {
     "validate-real": "wafersage.tasks.classify.cli:validate_real",
     "eval": "wafersage.harness.run.cli:eval_cmd",
     "score": "wafersage.harness.scoring.cli:score",
-    "calibrate": "wafersage.harness.scoring.cli:calibrate",
+    "calibrate": "wafersage.harness.agreement.cli:calibrate_cmd",
     "agreement": "wafersage.harness.agreement.cli:agreement_cmd",
     "report": "wafersage.reports.cli:report",
     "compare": "wafersage.reports.cli:compare",

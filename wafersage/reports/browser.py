@@ -36,14 +36,14 @@ def open_benchmark(results: Sequence[RunResult]) -> tuple[Benchmark | None, str 
 
 def _answer(result: RunResult, score) -> dict[str, Any]:
     rule = score.rule
-    dimension = rule.dimension if rule else None
+    why = rule.explanation if rule else None
     judge = score.judge
     return {
         "model": result.name, "status": score.status, "error": score.error, "answer": score.answer,
         "rule_score": round(score.rule_score, 2), "metric": rule.metric if rule else None,
-        "terms_hit": dimension.terms_hit if dimension else [],
-        "terms_missed": dimension.terms_missed if dimension else [],
-        "avoid_used": dimension.avoid_used if dimension else [],
+        "facts_matched": why.matched if why else [], "facts_partial": why.partial if why else [],
+        "facts_missed": why.missed if why else [], "facts_contradicted": (why.contradicted + why.hedged) if why else [],
+        "phrases_hit": why.phrases if why else [], "phrases_contradicted": why.contradicting_phrases if why else [],
         "types_mentioned": rule.types_mentioned if rule else [],
         "flags": rule.flags if rule else [],
         "judge_score": judge.score if judge else None,

@@ -76,7 +76,7 @@ class RubricReward:
             from ..harness.scoring.calibrate import load_calibration
 
             constants = load_calibration(settings.calibration).constants
-        scorer = RuleScorer(bench.rubrics, constants)
+        scorer = RuleScorer.for_benchmark(bench, constants)
         return cls({it.id: it for it in bench.all_items}, scorer, settings)
 
     def item(self, item_id: str) -> VQAItem:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .measure import AgreementReport, agreement, summary_json
 from .panel import Panel, PanelError, load_panel
-from .scoring import judge_rows, rule_rows
+from .scoring import calibrate_panel, judge_rows, rule_rows
 
 
 def _num(x: float | None, digits: int = 2) -> str:
@@ -93,3 +93,46 @@ def agreement_cmd(panel_dir: Path, judge_spec: str | None, wafers: str | None, j
         payload = result["rule"] | ({"judge": result["judge"]} if judge_spec else {})
         json_out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
+
+
+@click.command("calibrate")
+@click.option("--run", "runs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="run folder(s) to calibrate on (same benchmark), graded by --judge; repeat the option")
+@click.option("--judge", "judge_spec", default=None, help="LLM judge for --run: a registered model name or YAML file")
+@click.option("--panel", "panel_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="instead of runs and a judge: a graded panel, fitted to its reference grades")
+@click.option("--wafers", default=None, help="with --panel: only its wafers in this range, e.g. 1-6")
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="wafer-grouped CV folds")
+@click.option("--iters", type=click.IntRange(0, 500), default=30, show_default=True,
+              help="GP-guided Bayesian-optimisation steps")
+@click.option("--screen", type=click.IntRange(1, 10000), default=100, show_default=True,
+              help="random points evaluated before the GP steps")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--judge-samples", type=click.IntRange(1, 20), default=1, show_default=True)
+@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None,
+              help="judge response cache (default: next to the first run folder)")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="calibration.json to write")
+def calibrate_cmd(runs: tuple[Path, ...], judge_spec: str | None, panel_dir: Path | None, wafers: str | None,
+                  folds: int, iters: int, screen: int, seed: int, judge_samples: int, cache_path: Path | None,
+                  out: Path) -> None:
+    """Fit the rule-score constants to a judge's grades of runs, or to a graded panel (Bayesian optimisation,
+    wafer-grouped k-fold CV) -> calibration.json."""
+    from ..scoring.calibrate import CalibrationConfig, CalibrationError, save_calibration
+    from ..scoring.cli import _ERRORS, calibrate_runs, print_calibration
+
+    if bool(panel_dir) == bool(runs or judge_spec):
+        raise click.UsageError("give either --panel DIR, or --run RUN ... with --judge NAME")
+    if runs and not judge_spec:
+        raise click.UsageError("--run needs --judge NAME to grade the answers")
+    config = CalibrationConfig(folds=folds, iters=iters, screen=screen, seed=seed)
+    try:
+        if panel_dir:
+            result, unscored = calibrate_panel(_load(panel_dir, wafers), config), 0
+            note = f" of panel {panel_dir}" + (f" (wafers {wafers})" if wafers else "")
+        else:
+            result, unscored = calibrate_runs(runs, judge_spec, config, judge_samples, cache_path)
+            note = f" ({unscored} unscored by the judge)"
+    except (PanelError, CalibrationError, *_ERRORS) as exc:
+        raise click.ClickException(str(exc)) from None
+    save_calibration(result, out)
+    print_calibration(result, out, note)

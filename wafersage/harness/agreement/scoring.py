@@ -10,7 +10,8 @@ from typing import Callable
 
 from ...tasks.bench.schema import VQAItem
 from ..scoring.answers import scored_answer
-from ..scoring.rules import RuleConstants, RuleScorer
+from ...tasks.maps.wafer import WaferMap
+from ..scoring.rules import RuleConstants, RuleScorer, sheets_from_maps
 from .measure import Scored
 from .panel import Panel, PanelAnswer, PanelItem, item_dimension
 
@@ -21,11 +22,9 @@ class Unscorable(ValueError):
 
 def as_vqa_item(item: PanelItem) -> VQAItem:
     """The benchmark item a panel row stands for (its rubric travels separately)."""
-    if item.rubric is None and item.category != "defect_type":
-        raise Unscorable("the item has no rubric")
-    dimension = item_dimension(item)
-    if dimension is None:
-        raise Unscorable("a consistency item whose targets name no single rubric dimension")
+    if item.category == "consistency" and item.expected_yes is None:
+        raise Unscorable("a consistency item without expected_yes (the premise's truth)")
+    dimension = item_dimension(item) or "spatial"
     return VQAItem(
         id=item.id, wafer_id=item.wafer_id, image=item.image or f"images/{item.wafer_id}.png",
         question=item.question, answer=item.reference or "-", category=item.category, dimension=dimension,
@@ -38,16 +37,21 @@ def _row(answer: PanelAnswer, item: PanelItem, score: float | None, reason: str 
                   reference=answer.judge.score, score=score, reason=reason)
 
 
-def rule_rows(panel: Panel, constants: RuleConstants | None = None) -> list[Scored]:
-    """Every panel answer with its rule score under ``constants`` (paper defaults when None)."""
+def panel_scorer(panel: Panel, constants: RuleConstants | None = None) -> RuleScorer:
+    """The rule scorer for a panel: each wafer's facts measured from its grid and labels."""
     rubrics = {item.wafer_id: item.rubric for item in panel.items.values() if item.rubric is not None}
-    scorer = RuleScorer(rubrics, constants)
+    maps = [WaferMap(grid=grid, id=wafer, labels=tuple(panel.labels[wafer])) for wafer, grid in panel.grids.items()]
+    return RuleScorer(rubrics, constants, sheets_from_maps(maps))
+
+
+def rule_rows(panel: Panel, constants: RuleConstants | None = None) -> list[Scored]:
+    """Every panel answer with its rule score under ``constants`` (defaults when None)."""
+    scorer = panel_scorer(panel, constants)
     rows = []
     for answer in panel.answers:
         item = panel.items[answer.item_id]
         try:
-            vqa = as_vqa_item(item)
-            rows.append(_row(answer, item, scorer.score(vqa, scored_answer(answer.answer), item.rubric).score))
+            rows.append(_row(answer, item, scorer.score(as_vqa_item(item), scored_answer(answer.answer)).score))
         except (Unscorable, ValueError, KeyError) as exc:
             rows.append(_row(answer, item, None, str(exc)))
     return rows
@@ -75,3 +79,22 @@ def judge_rows(panel: Panel, judge, progress: Callable[[int], None] | None = Non
         ok = verdict.status == "scored"
         rows.append(_row(answer, item, verdict.score if ok else None, None if ok else f"judge: {verdict.reason or verdict.status}"))
     return rows
+
+
+def calibrate_panel(panel: Panel, config=None):
+    """Fit the rule constants to the panel's reference grades (answers the scorer cannot score are left out)."""
+    from ..scoring.calibrate import FeatureTable, calibrate
+
+    scorer = panel_scorer(panel)
+    features, grades, wafers = [], [], []
+    for answer in panel.answers:
+        item = panel.items[answer.item_id]
+        try:
+            features.append(scorer.features(as_vqa_item(item), scored_answer(answer.answer)))
+        except (Unscorable, ValueError, KeyError):
+            continue
+        grades.append(answer.judge.score)
+        wafers.append(item.wafer_id)
+    identity = {"panel": str(panel.folder), "grader": "the panel's reference grades", "n_answers": len(grades)}
+    return calibrate(FeatureTable(features), grades, wafers, judge_identity=identity, bench_hash=None,
+                     runs=[str(panel.folder)], config=config)

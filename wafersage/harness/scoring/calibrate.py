@@ -1,11 +1,12 @@
 """Aligning the rule score with an LLM judge by Bayesian optimisation (``wafersage calibrate``).
 
-Stage 1 fits (alpha, beta, w_hit, tau) with ``bayes_opt.BayesianOptimization``, maximising the Spearman
+Stage 1 fits the item constants (partial credit floor, contradiction and extra penalties) with
+``bayes_opt.BayesianOptimization``, maximising the Spearman
 correlation between item rule scores and judge scores. Stage 2 fits the dimension weights, which only act when
 dimension means are combined: it maximises the Spearman correlation, over wafers, between the weighted rule score
 S_w = Σ w_d·mean_d (the wafer's rubric items) and the wafer's mean judge score.
 
-Every evaluation is vectorised numpy over a :class:`FeatureTable` (the term scores of every answer, extracted
+Every evaluation is vectorised numpy over a :class:`FeatureTable` (the slot credits of every answer, extracted
 once by ``RuleScorer.features``), so a fit over thousands of items takes seconds. Folds group items by wafer
 (sklearn ``GroupKFold``); out-of-fold scores come from constants fitted without that fold. Statistics (Spearman,
 Kendall, Pearson, MAE on the 0–10 scale) carry wafer-bootstrap 95% CIs. An upper reference — gradient boosting
@@ -30,12 +31,10 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from ...tasks.bench.schema import DIMENSIONS
-from .rules import MAX_TYPES, Features, RuleConstants
+from .rules import HEDGE_WEIGHT, Features, RuleConstants
 from .stats import Estimate, cluster_bootstrap
 
-_METRIC_CODE = {"rubric": 0, "type_f1": 1, "yes_no": 2}
-#: fuzzy thresholds at which the upper reference sees coverage and avoid counts
-_REFERENCE_TAUS = (0.55, 0.65, 0.75, 0.85, 0.95, 1.0)
+_METRIC_CODE = {"facts": 0, "type_f1": 1, "yes_no": 2}
 
 
 class CalibrationError(ValueError):
@@ -50,7 +49,8 @@ class CalibrationConfig(BaseModel):
     seed: int = Field(0, description="seed of the optimiser, folds and bootstrap")
     n_resamples: int = Field(1000, ge=100, description="bootstrap resamples for the confidence intervals")
     bounds: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: {"alpha": (0.5, 4.0), "beta": (0.0, 1.0), "w_hit": (0.0, 1.0), "tau": (0.55, 1.0)},
+        default_factory=lambda: {"partial_floor": (0.0, 1.0), "contradiction_penalty": (0.0, 1.0),
+                                 "extra_penalty": (0.0, 0.5)},
         description="search box of the stage-1 constants",
     )
 
@@ -62,42 +62,34 @@ class FeatureTable:
         if not features:
             raise CalibrationError("no scored answers to calibrate on")
         n = len(features)
-        width_hit = max(1, max(len(f.hit_scores) for f in features))
-        width_avoid = max(1, max(len(f.avoid_scores) for f in features))
+        width = max(1, max(len(f.slot_best) for f in features))
         self.metric = np.array([_METRIC_CODE[f.metric] for f in features])
-        self.dim = np.array([DIMENSIONS.index(f.dimension) if f.metric == "rubric" else -1 for f in features])
-        self.hit = np.full((n, width_hit), -1.0)
-        self.avoid = np.full((n, width_avoid), -1.0)
+        self.dim = np.array([DIMENSIONS.index(f.dimension) if f.metric == "facts" else -1 for f in features])
+        self.best = np.zeros((n, width))
+        self.mean = np.zeros((n, width))
+        self.n_slots = np.array([len(f.slot_best) for f in features])
         for i, f in enumerate(features):
-            self.hit[i, :len(f.hit_scores)] = f.hit_scores
-            self.avoid[i, :len(f.avoid_scores)] = f.avoid_scores
-        self.n_hit = np.array([len(f.hit_scores) for f in features])
-        self.n_extra = np.array([len(f.extra_terms) for f in features])
-        self.n_contra = np.array([len(f.contradictions) for f in features])
-        self.evidence = np.array([f.has_evidence for f in features])  # yes/no items scored on their facts too
+            self.best[i, :len(f.slot_best)] = f.slot_best
+            self.mean[i, :len(f.slot_mean)] = f.slot_mean
+        self.n_extra = np.array([len(f.extras) for f in features])
+        self.n_contra = np.array([len(f.contradictions) + HEDGE_WEIGHT * len(f.hedges) for f in features])
         self.echo = np.array([f.echo_similarity for f in features])
         self.empty = np.array([f.empty for f in features])
-        self.fixed = np.array([0.0 if f.metric == "rubric" else f.fixed_score for f in features])
-        self.fixed[np.array([f.metric == "type_f1" and len(f.types) > MAX_TYPES for f in features])] = 0.0
+        self.fixed = np.array([0.0 if f.metric == "facts" else f.fixed_score for f in features])
 
     def __len__(self) -> int:
         return len(self.metric)
 
     def dimension_scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """D (0–1) of every rubric item; type and yes/no items get their fixed score."""
-        threshold = 100.0 * c.tau
-        n_hit = self.n_hit[rows]
-        found = (self.hit[rows] >= threshold).sum(1)
-        coverage = np.where(n_hit > 0, found / np.maximum(n_hit, 1), np.where(self.empty[rows], 0.0, 1.0))
-        hit = np.minimum(1.0, c.alpha * coverage)
-        avoid = np.maximum(0.0, 1.0 - c.beta * (self.avoid[rows] >= threshold).sum(1))
-        excess = np.maximum(0, self.n_extra[rows] - c.extra_allowance - n_hit)
-        stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * excess)
+        """Item scores on 0–1: descriptive items their D, type items their F1, yes/no items their verdict part."""
+        n_slots = self.n_slots[rows]
+        credit = (c.partial_floor * self.best[rows] + (1 - c.partial_floor) * self.mean[rows]).sum(1)
+        credit = np.where(n_slots > 0, credit / np.maximum(n_slots, 1), 0.0)
         contradicted = np.maximum(0.0, 1.0 - c.contradiction_penalty * self.n_contra[rows])
-        d = (c.w_hit * hit + c.w_avoid * avoid * hit) * stuffing * contradicted
-        fixed = self.fixed[rows]
-        verdict = np.where(self.evidence[rows], fixed * (c.verdict_weight + (1 - c.verdict_weight) * d), fixed)
-        d = np.where(self.metric[rows] == 0, d, verdict)
+        stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * np.maximum(0, self.n_extra[rows] - c.extra_allowance))
+        facts = np.where(self.empty[rows], 0.0, credit * contradicted * stuffing)
+        metric = self.metric[rows]
+        d = np.where(metric == 0, facts, np.where(metric == 2, self.fixed[rows] * contradicted, self.fixed[rows]))
         return np.where(self.echo[rows] >= c.echo_threshold, 0.0, d)
 
     def scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -105,12 +97,10 @@ class FeatureTable:
         return 10.0 * self.dimension_scores(c, rows)
 
     def reference_matrix(self) -> np.ndarray:
-        """Raw features for the upper reference: coverage and avoid counts at several thresholds, extras, kind."""
-        cols = []
-        for tau in _REFERENCE_TAUS:
-            t = 100.0 * tau
-            cols.append(np.where(self.n_hit > 0, (self.hit >= t).sum(1) / np.maximum(self.n_hit, 1), 0.0))
-            cols.append((self.avoid >= t).sum(1))
+        """Raw features for the upper reference: per-slot credits, counts, kind."""
+        cols = [np.where(self.n_slots > 0, self.best.sum(1) / np.maximum(self.n_slots, 1), 0.0),
+                np.where(self.n_slots > 0, self.mean.sum(1) / np.maximum(self.n_slots, 1), 0.0),
+                self.best.min(1, initial=1.0, where=self.best > 0), self.n_slots]
         cols += [self.n_extra, self.n_contra, self.echo, self.fixed, self.empty.astype(float)]
         cols += [(self.dim == d).astype(float) for d in range(len(DIMENSIONS))]
         cols += [(self.metric == m).astype(float) for m in (1, 2)]
@@ -130,7 +120,7 @@ class Calibration(BaseModel):
     id: str = Field(description="sha256 prefix of constants + judge + benchmark; scores cite it")
     created_at: str
     constants: RuleConstants
-    defaults: FitStats = Field(description="the paper's default constants scored on all items")
+    defaults: FitStats = Field(description="the default constants scored on all items")
     in_fold: FitStats = Field(description="constants fitted on all items, scored on the same items")
     out_of_fold: FitStats = Field(description="each fold scored with constants fitted without it")
     upper_reference: FitStats = Field(description="gradient boosting on the raw features, out of fold")
@@ -179,8 +169,7 @@ def _maximise(objective, bounds: dict[str, tuple[float, float]], start: dict[str
               config: CalibrationConfig) -> dict[str, float]:
     """Bayesian optimisation seeded with ``start`` and a vectorised random screen.
 
-    The rank objective is a step function of the constants (tau only matters between observed term scores), which
-    a GP alone explores poorly; the objective is cheap, so ``config.screen`` random points are evaluated and
+    The rank objective is a step function of the constants, which a GP alone explores poorly; the objective is cheap, so ``config.screen`` random points are evaluated and
     registered first, then ``config.iters`` GP-guided steps refine the best region. One GP-hyperparameter fit per
     step (no restarts) and a lean acquisition search: the optimiser's own overhead dominates the cost.
     """
@@ -199,7 +188,7 @@ def _maximise(objective, bounds: dict[str, tuple[float, float]], start: dict[str
 
 def fit_item_constants(table: FeatureTable, judge: np.ndarray, rows: np.ndarray, config: CalibrationConfig,
                        base: RuleConstants) -> RuleConstants:
-    """Stage 1: (alpha, beta, w_hit, tau) maximising item-level Spearman with the judge on ``rows`` only (the
+    """Stage 1: the item constants in ``config.bounds`` maximising item-level Spearman with the judge on ``rows`` only (the
     optimiser's seed is ``config.seed``; folds pass their own)."""
     target = judge[rows]
 
@@ -214,7 +203,7 @@ def fit_dimension_weights(table: FeatureTable, judge: np.ndarray, wafer_codes: n
                           config: CalibrationConfig, constants: RuleConstants) -> RuleConstants:
     """Stage 2: dimension weights maximising, over wafers, Spearman of Σ w_d·mean_d with the wafer's mean judge
     score (rubric items only). Unchanged when fewer than 3 wafers or 2 dimensions are present."""
-    rubric = np.flatnonzero(table.metric == 0)
+    rubric = np.flatnonzero(table.metric == 0)  # descriptive items: the ones a dimension mean is made of
     dims = table.dim[rubric]
     wafers, codes = np.unique(wafer_codes[rubric], return_inverse=True)
     if len(wafers) < 3 or len(set(dims.tolist())) < 2:

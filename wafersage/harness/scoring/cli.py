@@ -1,4 +1,5 @@
-"""``wafersage score`` and ``wafersage calibrate``."""
+"""``wafersage score``, and the run-folder half of ``wafersage calibrate`` (the command lives in
+:mod:`wafersage.harness.agreement.cli`, which adds graded panels)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,8 @@ from ...models.registry import load_model, resolve
 from ...tasks.bench.folder import BenchmarkError
 from .answers import scored_answer
 from ..run.cache import ResponseCache
-from .calibrate import CalibrationConfig, CalibrationError, FeatureTable, calibrate as fit, load_calibration
+from .calibrate import (Calibration, CalibrationConfig, CalibrationError, FeatureTable, calibrate as fit,
+                        load_calibration)
 from .calibrate import save_calibration
 from .judge import JudgeSettings, LLMJudge
 from .rules import RuleScorer
@@ -103,59 +105,42 @@ async def _judge_all(judge, triples, progress):
         await judge.model.aclose()
 
 
-@click.command("calibrate")
-@click.option("--run", "runs", multiple=True, required=True, type=click.Path(exists=True, file_okay=False,
-              path_type=Path), help="run folder(s) to calibrate on (same benchmark); repeat the option")
-@click.option("--judge", "judge_spec", required=True, help="LLM judge: a registered model name or YAML file")
-@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="wafer-grouped CV folds")
-@click.option("--iters", type=click.IntRange(0, 500), default=30, show_default=True,
-              help="GP-guided Bayesian-optimisation steps")
-@click.option("--screen", type=click.IntRange(1, 10000), default=100, show_default=True,
-              help="random points evaluated before the GP steps")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--judge-samples", type=click.IntRange(1, 20), default=1, show_default=True)
-@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None,
-              help="judge response cache (default: next to the first run folder)")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="calibration.json to write")
-def calibrate(runs: tuple[Path, ...], judge_spec: str, folds: int, iters: int, screen: int, seed: int,
-              judge_samples: int, cache_path: Path | None, out: Path) -> None:
-    """Fit the rule-score constants to an LLM judge (Bayesian optimisation, k-fold CV) -> calibration.json."""
-    try:
-        judge = _judge(judge_spec, judge_samples, False, cache_path or default_cache_path(runs[0]))
-        triples, answered, scorers, bench_hash = [], [], {}, None
-        for folder in runs:
-            run = load_run(folder)
-            bench = load_bench_for(run)
-            if bench_hash not in (None, bench.hash):
-                raise CalibrationError(f"{folder}: made on another benchmark than {runs[0]}; calibrate per benchmark")
-            bench_hash = bench.hash
-            scorers.setdefault(bench.hash, RuleScorer(bench.rubrics))
-            items = {it.id: it for it in bench.all_items}
-            for sample in run.samples:
-                if sample.ok and sample.item_id in items:
-                    item = items[sample.item_id]
-                    triples.append((item, bench.rubrics[sample.wafer_id], scored_answer(sample.response.text)))
-                    answered.append(sample.wafer_id)
-        with tqdm(total=len(triples), desc="judging", unit="item") as bar:
-            verdicts = asyncio.run(_judge_all(judge, triples, bar.update))  # one event loop: one HTTP client
-        scorer = scorers[bench_hash]
-        kept = [(item, answer, wafer, verdict.score) for (item, _, answer), wafer, verdict
-                in zip(triples, answered, verdicts) if verdict.status == "scored"]
-        unscored = len(triples) - len(kept)
-        features = [scorer.features(item, answer) for item, answer, _, _ in kept]
-        targets = [score for *_, score in kept]
-        wafers = [wafer for _, _, wafer, _ in kept]
-        result = fit(FeatureTable(features), np.array(targets), wafers, judge_identity=judge.identity,
-                     bench_hash=bench_hash, runs=[str(r) for r in runs],
-                     config=CalibrationConfig(folds=folds, iters=iters, screen=screen, seed=seed))
-    except _ERRORS as exc:
-        raise click.ClickException(str(exc)) from None
-    save_calibration(result, out)
-    table = Table(title=f"calibration {result.id} on {result.n_items} items / {result.n_wafers} wafers "
-                        f"({unscored} unscored by the judge), {result.seconds:.1f} s")
-    for column in ("vs judge", "Spearman", "Kendall", "Pearson", "MAE"):
+def calibrate_runs(runs: tuple[Path, ...], judge_spec: str, config: CalibrationConfig, judge_samples: int = 1,
+                   cache_path: Path | None = None) -> tuple[Calibration, int]:
+    """Judge every answered sample of ``runs`` and fit the constants to the grades: (calibration, n unscored)."""
+    judge = _judge(judge_spec, judge_samples, False, cache_path or default_cache_path(runs[0]))
+    triples, answered, scorers, bench_hash = [], [], {}, None
+    for folder in runs:
+        run = load_run(folder)
+        bench = load_bench_for(run)
+        if bench_hash not in (None, bench.hash):
+            raise CalibrationError(f"{folder}: made on another benchmark than {runs[0]}; calibrate per benchmark")
+        bench_hash = bench.hash
+        scorers.setdefault(bench.hash, RuleScorer.for_benchmark(bench))
+        items = {it.id: it for it in bench.all_items}
+        for sample in run.samples:
+            if sample.ok and sample.item_id in items:
+                item = items[sample.item_id]
+                triples.append((item, bench.rubrics[sample.wafer_id], scored_answer(sample.response.text)))
+                answered.append(sample.wafer_id)
+    with tqdm(total=len(triples), desc="judging", unit="item") as bar:
+        verdicts = asyncio.run(_judge_all(judge, triples, bar.update))  # one event loop: one HTTP client
+    scorer = scorers[bench_hash]
+    kept = [(item, answer, wafer, verdict.score) for (item, _, answer), wafer, verdict
+            in zip(triples, answered, verdicts) if verdict.status == "scored"]
+    features = [scorer.features(item, answer) for item, answer, _, _ in kept]
+    result = fit(FeatureTable(features), np.array([score for *_, score in kept]), [w for _, _, w, _ in kept],
+                 judge_identity=judge.identity, bench_hash=bench_hash, runs=[str(r) for r in runs], config=config)
+    return result, len(triples) - len(kept)
+
+
+def print_calibration(result: Calibration, out: Path, note: str = "") -> None:
+    """The calibration's agreement table (defaults, in-fold, out-of-fold, upper reference) and its constants."""
+    table = Table(title=f"calibration {result.id} on {result.n_items} items / {result.n_wafers} wafers{note}, "
+                        f"{result.seconds:.1f} s")
+    for column in ("vs reference", "Spearman", "Kendall", "Pearson", "MAE"):
         table.add_column(column)
-    rows = (("paper defaults", result.defaults), ("calibrated, in-fold", result.in_fold),
+    rows = (("default constants", result.defaults), ("calibrated, in-fold", result.in_fold),
             ("calibrated, out-of-fold", result.out_of_fold), ("upper reference (GBM)", result.upper_reference))
     for name, stats in rows:
         table.add_row(name, _fmt(stats.spearman), _fmt(stats.kendall), _fmt(stats.pearson), _fmt(stats.mae))

@@ -24,8 +24,9 @@ from pydantic import BaseModel
 
 from ...tasks.bench.schema import Rubric, VQAItem
 from ...tasks.maps.wafer import LABELS, PATTERNS
-from .claims import claims
+from .lexicon import lexicon
 from .matching import clock_hours, normalise
+from .reader import read
 from .rules import RuleScorer
 
 Strategy = Callable[[VQAItem, Rubric, RuleScorer, np.random.Generator], str]
@@ -49,10 +50,21 @@ def echo(item: VQAItem, rubric: Rubric, scorer: RuleScorer, rng: np.random.Gener
 
 
 def keyword_stuffing(item: VQAItem, rubric: Rubric, scorer: RuleScorer, rng: np.random.Generator) -> str:
-    """Every term of every dimension's vocabulary, every defect type, yes and no."""
-    terms = sorted({t for terms in scorer.vocabulary.values() for t in terms})
+    """Every value of every slot the scorer reads (one wording each), every rubric term, every defect type, every
+    clock position, yes and no."""
+    terms = sorted({t.term for r in scorer.rubrics.values() for d in ("spatial", "morphology", "root_cause")
+                    for t in r.dimension(d).must_hit} | set(slot_value_words()))
     clocks = [f"{h} o'clock" for h in range(1, 13)]
     return "Yes, no. " + ", ".join([*LABELS, *terms, *clocks]) + "."
+
+
+def slot_value_words() -> list[str]:
+    """One wording of every value of every slot of the lexicon (its first phrase without wildcards)."""
+    words = []
+    for matcher in lexicon().slots.values():
+        for value, _ in matcher.values:
+            words.append(value.replace("_", " "))
+    return words
 
 
 def _random_geometry(rng: np.random.Generator) -> str:
@@ -146,8 +158,9 @@ def _wording(question: str) -> str:
 
 
 def _named_facts(item: VQAItem) -> str:
-    """The closed-vocabulary facts the question itself names, as a sentence ("4 o clock, edge.")."""
-    said = [c.wording for c in claims(normalise(item.question), item.dimension) if not c.negated]
+    """The facts the question itself names, as a sentence ("4 o clock, edge.")."""
+    reading = read(item.question)
+    said = [reading.text[c.start:c.end].strip() for c in reading.claims if c.said]
     return (", ".join(dict.fromkeys(said)) + ".") if said else ""
 
 

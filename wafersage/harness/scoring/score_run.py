@@ -31,11 +31,11 @@ from .calibrate import Calibration, CalibrationError
 from .judge import JudgeScore, LLMJudge
 from .answers import scored_answer
 from ..run.records import Sample
-from .rules import DimensionScore, RuleConstants, RuleScore, RuleScorer, weighted_overall
+from .rules import RuleConstants, RuleScore, RuleScorer, weighted_overall
 from ..run.folder import Run, atomic_write, folder_lock, load_run
 from .stats import DetectionRates, Estimate, breakdown, detection_rates, mean_ci
 
-__all__ = ["DimensionScore", "IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
+__all__ = ["IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
            "load_bench_for"]
 
 SCORES, SUMMARY = "scores.jsonl", "summary.json"
@@ -252,7 +252,7 @@ def _score_locked(folder: Path, judge: LLMJudge | None, calibration: Calibration
     bench = load_bench_for(run)
     _check_calibration(calibration, bench, calibration_path)
     constants = calibration.constants if calibration else RuleConstants()
-    scorer = RuleScorer(bench.rubrics, constants)
+    scorer = RuleScorer.for_benchmark(bench, constants)
     default_scorer = scorer.with_constants(RuleConstants()) if calibration else None
     items = {it.id: it for it in bench.all_items}
     samples, missing, n_extra = select_samples(run, bench)

@@ -68,11 +68,12 @@
     var lower = text.toLowerCase(), spans = [];
     [[hits, "hit"], [avoids, "avoid"]].forEach(function (pair) {
       pair[0].forEach(function (term) {
-        var needle = String(term).toLowerCase(), from = 0, at;
-        if (!needle) { return; }
-        while ((at = lower.indexOf(needle, from)) !== -1) {
-          spans.push([at, at + needle.length, pair[1]]);
-          from = at + needle.length;
+        var words = String(term).toLowerCase().split(/\s+/).filter(Boolean), found;
+        if (!words.length) { return; }
+        var pattern = new RegExp(words.map(function (w) { return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); })
+          .join("[^a-z0-9]+"), "g");  // the scorer reads words: "edge ring" marks "Edge-Ring"
+        while ((found = pattern.exec(lower)) !== null) {
+          spans.push([found.index, found.index + found[0].length, pair[1]]);
         }
       });
     });
@@ -106,10 +107,11 @@
       card.appendChild(el("p", "failed", "call failed: " + (answer.error || "unknown error")));
       return card;
     }
-    card.appendChild(highlighted(answer.answer, answer.terms_hit, answer.avoid_used));
-    card.appendChild(terms("must-hit found", answer.terms_hit, "hit"));
-    card.appendChild(terms("must-hit missed", answer.terms_missed, "missed"));
-    card.appendChild(terms("must-avoid used", answer.avoid_used, "avoid"));
+    card.appendChild(highlighted(answer.answer, answer.phrases_hit, answer.phrases_contradicted));
+    card.appendChild(terms("facts matched", answer.facts_matched, "hit"));
+    card.appendChild(terms("partly", answer.facts_partial, "missed"));
+    card.appendChild(terms("missed", answer.facts_missed, "missed"));
+    card.appendChild(terms("contradicted", answer.facts_contradicted, "avoid"));
     if (answer.types_mentioned.length) { card.appendChild(terms("types named", answer.types_mentioned, "")); }
     if (answer.flags.length) { card.appendChild(terms("flags", answer.flags, "avoid")); }
     if (answer.rationale) { card.appendChild(el("p", "rationale", "Judge: " + answer.rationale)); }

@@ -69,6 +69,22 @@ class RootCauseRubric(DimensionRubric):
     potential_causes: list[str]
 
 
+class FactSheet(BaseModel):
+    """The wafer's facts as structured values, read from its map and labels: what the rule scorer grades against
+    (:mod:`wafersage.tasks.synth.facts` documents each rule). Several values where a mixture has several."""
+
+    model_config = ConfigDict(frozen=True)
+    types: list[str] = Field(description="defect labels; ['none'] for a normal wafer")
+    zones: list[str] = Field(default_factory=list, description="affected radial zones (center, middle, edge)")
+    avoid_zones: list[str] = Field(default_factory=list, description="zones clearly free of failures")
+    clocks: list[int] = Field(default_factory=list, description="clock positions of directional patterns")
+    density: str = Field(description="dense, moderate or sparse")
+    texture: str = Field(description="clustered, scattered, mixed or clean")
+    fail_ratio: float = Field(ge=0, le=1, description="share of dies that fail")
+    zone_rates: dict[str, float] = Field(default_factory=dict,
+                                         description="share of the dies failing in each radial zone")
+
+
 class Rubric(BaseModel):
     """One wafer's rubric, following the paper's Stage-1 JSON with must-hit/must-avoid lists per dimension."""
 
@@ -78,6 +94,8 @@ class Rubric(BaseModel):
     morphology: MorphologyRubric
     root_cause: RootCauseRubric
     summary: str
+    facts: FactSheet | None = Field(None, description="structured facts (format 3 and later); older benchmarks "
+                                                       "have none and the scorer reads them from the maps")
 
     def dimension(self, name: str) -> DimensionRubric:
         return getattr(self, name)
@@ -98,6 +116,10 @@ class VQAItem(BaseModel):
     qa_index: int
     split: Literal["train", "val", "test"]
     expected_yes: bool | None = None  # consistency items: the truth of the premise
+    focus: list[str] = Field(
+        default_factory=list,
+        description="the fact slots the question asks for (zone, clock, extent, shape, density, texture, equipment, "
+                    "process), set by its template; empty = read from the category and wording")
     targets: list[str] = Field(
         default_factory=list,
         description="the must-hit term names (Term.term) of its dimension that the question asks for; empty = the "

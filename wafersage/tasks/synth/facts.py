@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..geometry.measure import ZONES, Geometry
+from ..bench.schema import FactSheet
+from ..geometry.measure import ZONES, Geometry, measure
 from ..geometry.infer import infer_types
 from ..maps.wafer import WaferMap
 
@@ -64,6 +65,7 @@ class WaferFacts:
     coordinates_hint: str
     fail_ratio: float
     subtle: bool
+    zone_rates: tuple[float, ...] = ()  # fail rate of the dies in each of ZONES
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -154,7 +156,7 @@ def wafer_facts(wafer: WaferMap, geom: Geometry) -> WaferFacts:
         distributions=distributions, clocks=clocks, avoid_clocks=avoid_clocks, quadrant=quadrant,
         density=_density(geom, types), structure=primary, texture=TEXTURE[geom.texture],
         coordinates_hint=_coordinates_hint(geom, clocks), fail_ratio=geom.fail_ratio,
-        subtle=is_subtle(geom, types),
+        subtle=is_subtle(geom, types), zone_rates=tuple(round(float(geom.zone_fail_ratio[z]), 4) for z in ZONES),
     )
 
 
@@ -166,3 +168,19 @@ def _primary(types: tuple[str, ...], geom: Geometry) -> str:
         if pattern in types:
             return pattern
     return types[0]
+
+
+_TEXTURE_KEY = {phrase: key for key, phrase in TEXTURE.items()}
+
+
+def fact_sheet(facts: WaferFacts) -> FactSheet:
+    """The structured facts the scorer grades against (stored in the rubric)."""
+    return FactSheet.model_construct(
+        types=list(facts.types), zones=list(facts.zones), avoid_zones=list(facts.avoid_zones),
+        clocks=list(facts.clocks), density=facts.density, texture=_TEXTURE_KEY[facts.texture],
+        fail_ratio=round(float(facts.fail_ratio), 4), zone_rates=dict(zip(ZONES, facts.zone_rates)))
+
+
+def sheet_of_map(wafer: WaferMap) -> FactSheet:
+    """Measure ``wafer`` and read its fact sheet (for maps whose benchmark stored none)."""
+    return fact_sheet(wafer_facts(wafer, measure(wafer)))

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from .describe import Description
-from .facts import WaferFacts, wafer_facts
+from .facts import WaferFacts, fact_sheet, wafer_facts
 from ..geometry.measure import Geometry
 from .knowledge import Knowledge, resolve_knowledge
 from .prompt_templates import generate_validated, render_prompt
@@ -134,7 +134,8 @@ def rubric_from_facts(wafer_id: str, f: WaferFacts, knowledge: Knowledge | None 
     # The three parts are validated as they are built (must-hit and must-avoid disjoint); the outer model has plain
     # str/list fields only, and validating it would re-run the parts' validators (3x ~13 us per wafer).
     return Rubric.model_construct(wafer_id=wafer_id, defect_types=list(f.types), spatial=_spatial(f),
-                                  morphology=_morphology(f), root_cause=root_cause, summary=_summary(f, root_cause))
+                                  morphology=_morphology(f), root_cause=root_cause, summary=_summary(f, root_cause),
+                                  facts=fact_sheet(f))
 
 
 def build_rubric(wafer: WaferMap, geom: Geometry, knowledge: Knowledge | str | Path | None = None) -> Rubric:

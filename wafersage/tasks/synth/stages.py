@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .describe import Description, DescriptionError, GeometryDescriber, ModelDescriber
+from .facts import fact_sheet, wafer_facts
 from ..geometry.measure import Geometry
 from .knowledge import resolve_knowledge
 from .phrasing import FactSentences
@@ -107,7 +108,7 @@ class Stages:
                 return WaferResult(failure=WaferFailure(
                     wafer_id=wafer.id, stage="rubric", reason=built.reason or "failed", attempts=built.attempts,
                     description=description.text))
-            rubric = built.rubric
+            rubric = built.rubric.model_copy(update={"facts": fact_sheet(wafer_facts(wafer, geom))})  # from the map
         split = wafer.split or "test"
         if self.writer is not None:
             written = self.writer.write(rubric, image=image, split=split, labels=list(wafer.labels))

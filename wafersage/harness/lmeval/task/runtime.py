@@ -135,7 +135,7 @@ class TaskRuntime:
     def scorers(self) -> tuple[RuleScorer, RuleScorer | None]:
         """(active scorer, paper-default scorer when calibrated): built as ``wafersage score`` builds them."""
         if self.config.calibration_id is None:
-            return RuleScorer(self.bench.rubrics, RuleConstants()), None
+            return RuleScorer.for_benchmark(self.bench, RuleConstants()), None
         try:
             calibration = load_calibration(self.folder / CALIBRATION_FILE)
         except CalibrationError as exc:
@@ -143,7 +143,7 @@ class TaskRuntime:
         if calibration.id != self.config.calibration_id:
             raise TaskFolderError(f"{self.folder / CALIBRATION_FILE}: calibration {calibration.id} is not the "
                                   f"exported {self.config.calibration_id}; {self._fix()}")
-        scorer = RuleScorer(self.bench.rubrics, calibration.constants)
+        scorer = RuleScorer.for_benchmark(self.bench, calibration.constants)
         return scorer, scorer.with_constants(RuleConstants())
 
     def item(self, doc: dict[str, Any]) -> VQAItem:

@@ -1,0 +1,205 @@
+"""Comparing a reading with a wafer's truth, slot by slot: credit for asked slots, contradictions, extras."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .explanation import Explanation
+from .reader import Reading
+from .truth import CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, SlotTruth, WaferTruth, clock_distance
+
+#: slots where a value that fits no component is an extra (hedging); density and texture have partial credit
+EXTRA_SLOTS = ("zone", "extent", "shape")
+#: slots whose contradictions count only when the question asks for them (answers describe background density)
+ASKED_ONLY = ("density", "texture")
+#: a stated failing share ("about 10% of dies") contradicts when it is further than both of these from the truth
+SHARE_TOLERANCE_ABS = 0.05
+SHARE_TOLERANCE_REL = 0.4
+#: a process-step component named only through one of its equipment categories (no cause) earns this much
+EQUIPMENT_ONLY = 0.5
+#: slots where a statement about background noise is not a statement about the pattern (unless it names the noise
+#: itself, which is the pattern of a Random or normal wafer)
+BACKGROUND_SLOTS = ("zone", "shape", "clock", "clock_direction")
+NOISE_VALUES = frozenset({"scatter", "none"})
+#: a fact only implied by a pattern name ("Edge-Ring" for "which zone?") earns this share of the credit, unless the
+#: answer also states the slot explicitly and rightly
+IMPLIED_CREDIT = 0.5
+#: what a stated shape says about the extent as well ("a ring" is symmetric, "a line" linear)
+IMPLIED_EXTENT = {"ring": "symmetric", "line": "linear"}
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    focus: tuple[str, ...]
+    best: tuple[float, ...]
+    mean: tuple[float, ...]
+    contradictions: tuple[str, ...]
+    hedges: tuple[str, ...]  # contradicting values stated beside a true value of the same slot (half weight)
+    extras: tuple[str, ...]
+    explanation: Explanation
+
+
+def _stated_claims(reading: Reading, slot: str) -> list[tuple[str, bool]]:
+    """(value, only implied by a pattern name) of each statement of ``slot`` (for a place or a shape, not those
+    about background noise: "a few isolated dies in the center")."""
+    claims = [c for c in reading.claims if c.slot == slot and c.said
+              and not (c.background and slot in BACKGROUND_SLOTS and c.value not in NOISE_VALUES)]
+    out = [(c.value, c.implied) for c in claims]
+    if slot == "extent" and not any(not implied for _, implied in out):
+        out += [(IMPLIED_EXTENT[v], implied) for v, implied in _stated_claims(reading, "shape") if v in IMPLIED_EXTENT]
+    return out
+
+
+def _stated(reading: Reading, slot: str) -> list[str]:
+    return list(dict.fromkeys(v for v, _ in _stated_claims(reading, slot)))
+
+
+def _precision(stated: list[str], fits: frozenset[str], partial: dict[str, float]) -> float:
+    """Share of the distinct values stated that fit the wafer: hedging with every value of a slot earns little. A
+    neighbouring value (partly credited already) counts as its partial credit beside a true value, fully alone."""
+    if not stated:
+        return 1.0
+    beside_true = any(v in fits for v in stated)
+    return sum(1.0 if v in fits else partial.get(v, 0.0) if beside_true else float(v in partial)
+               for v in stated) / len(stated)
+
+
+def _hours(reading: Reading) -> list[int]:
+    return [int(h) for h in reading.said("clock")]
+
+
+def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[list[float], list[float], list[str]]:
+    """Per component of ``slot``: the satisfaction (0–1, times the precision of what the answer states for the
+    slot), its weight and a label for the explanation."""
+    if slot == "clock":
+        hours, directions = _hours(reading), reading.said("clock_direction")
+        sats = []
+        for t in truth.clocks:
+            sat = 1.0 if t in hours else CLOCK_NEAR if any(clock_distance(t, h) == 1 for h in hours) else 0.0
+            if sat < CLOCK_DIRECTION_CREDIT and any(t in DIRECTION_HOURS[d] for d in directions):
+                sat = CLOCK_DIRECTION_CREDIT
+            sats.append(sat)
+        return sats, _equal(sats), [f"clock: {t} o'clock" for t in truth.clocks]
+    if slot == "process":
+        equipment = set(reading.said("equipment"))
+        patterns = sorted(truth.pattern_equipment) or sorted(t for t in truth.types if t == "none")
+        sats = [1.0 if p in reading.cue_patterns else EQUIPMENT_ONLY if equipment & truth.pattern_equipment.get(p, set())
+                else 0.0 for p in patterns]
+        return sats, _equal(sats), [f"process: cause of {p}" for p in patterns]
+    spec: SlotTruth = truth.slots[slot]
+    claims = _stated_claims(reading, slot)
+    explicit = {v for v, implied in claims if not implied}
+    stated = list(dict.fromkeys(v for v, _ in claims))
+    sats = []
+    engaged = bool(explicit & (frozenset().union(*spec.components) | frozenset(spec.partial)))
+    for component in spec.components:
+        if component & explicit:
+            sats.append(1.0)
+        elif component & set(stated):
+            sats.append(1.0 if engaged else IMPLIED_CREDIT)
+        else:
+            sats.append(max([spec.partial.get(v, 0.0) for v in stated], default=0.0))
+    fits = frozenset().union(*spec.components)
+    if slot == "shape":
+        fits |= {"scatter"}  # background noise is on every map
+    if slot == "equipment":
+        fits |= frozenset().union(*truth.pattern_equipment.values()) if truth.pattern_equipment else frozenset()
+    precision = _precision(stated, fits, spec.partial)
+    return [s * precision for s in sats], spec.weight_list(), [f"{slot}: {' or '.join(sorted(c))}"
+                                                               for c in spec.components]
+
+
+def _equal(items: list) -> list[float]:
+    return [1.0 / len(items)] * len(items) if items else []
+
+
+def _known(slot: str, truth: WaferTruth) -> bool:
+    if slot == "clock":
+        return bool(truth.clocks)
+    if slot == "process":
+        return bool(truth.pattern_equipment) or "none" in truth.types
+    return truth.slots[slot].known
+
+
+def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...],
+                    asked: tuple[str, ...]) -> tuple[list[str], list[str], list[str]]:
+    """(contradictions, hedges, phrases): a wrong value stated beside a true one of the same slot is a hedge; a
+    statement about background noise, or a density or texture the question did not ask for, is neither."""
+    found, hedges, phrases = [], [], []
+    said_claims = [c for c in reading.claims if c.said and not c.implied
+                   and not (c.background and c.slot in BACKGROUND_SLOTS and c.value not in NOISE_VALUES)]
+    for slot in judged:
+        if slot == "clock" and truth.clocks:
+            for claim in (c for c in said_claims if c.slot == "clock"):
+                if all(clock_distance(int(claim.value), t) >= 3 for t in truth.clocks):
+                    found.append(f"clock: {claim.value} o'clock")
+                    phrases.append(reading.text[claim.start:claim.end].strip())
+            for claim in (c for c in said_claims if c.slot == "clock_direction"):
+                if all(clock_distance(h, t) >= 2 for h in DIRECTION_HOURS[claim.value] for t in truth.clocks):
+                    found.append(f"clock: {claim.value}")
+                    phrases.append(reading.text[claim.start:claim.end].strip())
+            continue
+        if slot not in truth.slots or (slot in ASKED_ONLY and slot not in asked):
+            continue
+        spec = truth.slots[slot]
+        stated = {c.value for c in said_claims if c.slot == slot}
+        if slot == "extent":
+            stated |= {IMPLIED_EXTENT[c.value] for c in said_claims if c.slot == "shape" and c.value in IMPLIED_EXTENT}
+        hedged = any(component & stated for component in spec.components)
+        for value in sorted(stated & spec.contradicting):
+            (hedges if hedged else found).append(f"{slot}: {value}")
+            phrases += [reading.text[c.start:c.end].strip() for c in said_claims if c.slot == slot and c.value == value]
+    if "equipment" in judged:
+        for phrase in truth.avoid_phrases:
+            if f" {phrase} " in f" {reading.text}":
+                found.append(f"cause: {phrase}")
+                phrases.append(phrase)
+    for t in truth.contradicting_types(reading.pattern_names):
+        found.append(f"type: {t}")
+    if reading.shares and truth.fail_ratio > 0:
+        for share in reading.shares:
+            if abs(share - truth.fail_ratio) > max(SHARE_TOLERANCE_ABS, SHARE_TOLERANCE_REL * truth.fail_ratio):
+                found.append(f"fail share: {100 * share:g}% (true {100 * truth.fail_ratio:.0f}%)")
+    return found, hedges, phrases
+
+
+def _extras(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]) -> list[str]:
+    """Values stated that fit no component without contradicting: extra zones, shapes, extents; for a cause,
+    equipment categories beyond those to investigate and causes of patterns the wafer does not have."""
+    extras = []
+    if "equipment" in judged:
+        spec = truth.slots["equipment"]
+        fits = frozenset().union(*spec.components) | spec.contradicting
+        fits |= frozenset().union(*truth.pattern_equipment.values()) if truth.pattern_equipment else frozenset()
+        extras += [f"equipment: {v}" for v in reading.said("equipment") if v not in fits]
+        extras += [f"cause of {p}" for p in sorted(reading.cue_patterns - truth.types)]
+    for slot in (s for s in EXTRA_SLOTS if s in judged and truth.slots[s].known):
+        spec = truth.slots[slot]
+        fits = frozenset().union(*spec.components) | spec.contradicting | set(spec.partial)
+        if slot == "shape":
+            fits |= {"scatter"}  # background noise is on every map
+        extras += [f"{slot}: {v}" for v in _stated(reading, slot) if v not in fits]
+    return extras
+
+
+def slot_results(reading: Reading, truth: WaferTruth, focus: tuple[str, ...], fallback: tuple[str, ...],
+                 judged: tuple[str, ...]) -> SlotResult:
+    """Credit per asked slot (the ``fallback`` slots the wafer has a truth for when no asked one has), and the
+    contradictions and extras over the ``judged`` slots."""
+    asked = tuple(s for s in focus if _known(s, truth)) or tuple(s for s in fallback if _known(s, truth))
+    best, mean, matched, partial, missed = [], [], [], [], []
+    for slot in asked:
+        sats, weights, labels = _component_sats(slot, reading, truth)
+        top = max(weights, default=1.0)
+        best.append(max((s * w / top for s, w in zip(sats, weights)), default=0.0))
+        mean.append(sum(s * w for s, w in zip(sats, weights)))
+        for sat, label in zip(sats, labels):
+            (matched if sat >= 1.0 else partial if sat > 0 else missed).append(label)
+    contradictions, hedges, bad_phrases = _contradictions(reading, truth, judged, asked)
+    extras = _extras(reading, truth, judged)
+    good = [reading.text[c.start:c.end].strip() for c in reading.claims if c.said and c.slot in asked + ("clock_direction",)]
+    explanation = Explanation(matched=matched, partial=partial, contradicted=contradictions, hedged=hedges,
+                              missed=missed,
+                              extra=extras, phrases=list(dict.fromkeys(good)),
+                              contradicting_phrases=list(dict.fromkeys(bad_phrases)))
+    return SlotResult(asked, tuple(best), tuple(mean), tuple(contradictions), tuple(hedges), tuple(extras),
+                      explanation)
