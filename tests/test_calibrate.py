@@ -1,6 +1,8 @@
 """Calibration: the optimiser recovers known constants from a judge simulated as a noisy function of them."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,10 @@ def test_calibration_file_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.json").write_text('{"id": 3}')
     with pytest.raises(CalibrationError, match="bad.json: not a valid calibration"):
         load_calibration(tmp_path / "bad.json")
+    older = json.loads(path.read_text()) | {"scorer_version": "1"}  # constants of another scorer mean other things
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    with pytest.raises(CalibrationError, match="scorer version 1, this scorer is 2.*calibrate again"):
+        load_calibration(tmp_path / "older.json")
     with pytest.raises(CalibrationError, match="cannot make 5 folds"):
         calibrate(table, judge, wafers[:1] * len(wafers), judge_identity={}, bench_hash=None)
 

@@ -147,3 +147,36 @@ def test_reference_answers_of_a_real_benchmark_score_full(scorer_bench):
     real = RuleScorer(bench.rubrics)
     scores = [real.score(it, it.answer).score for it in bench.all_items]
     assert min(scores) >= 9.0 and sum(scores) / len(scores) >= 9.9
+
+
+def test_a_format_1_benchmark_is_scored_from_its_maps(scorer_bench, tmp_path):
+    """A folder built before fact sheets and focus (format 1) scores as its rebuilt self would."""
+    import json
+    import shutil
+
+    from wafersage.tasks.bench.folder import write_manifest
+
+    old = tmp_path / "old"
+    shutil.copytree(scorer_bench, old)
+    rubrics = [json.loads(line) for line in (old / "rubrics.jsonl").read_text().splitlines()]
+    items = [json.loads(line) for line in (old / "items.jsonl").read_text().splitlines()]
+    (old / "rubrics.jsonl").write_text("".join(json.dumps({**r, "facts": None}) + "\n" for r in rubrics))
+    (old / "items.jsonl").write_text("".join(json.dumps({**i, "focus": []}) + "\n" for i in items))
+    manifest = json.loads((old / "manifest.json").read_text())
+    write_manifest(old, **{k: v for k, v in manifest.items() if k not in ("files", "schema_version")})
+    data = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**data, "schema_version": 1}))
+    new, legacy = Benchmark.load(scorer_bench), Benchmark.load(old)
+    with pytest.raises(ScorerInputError, match="no fact sheet"):
+        RuleScorer(legacy.rubrics).score(next(it for it in legacy.all_items if it.category == "spatial"), "edge")
+    a, b = RuleScorer(new.rubrics), RuleScorer.for_benchmark(legacy)
+    sample = [it for it in new.all_items if it.category == "spatial"][:40]
+    old_items = {it.id: it for it in legacy.all_items}
+    for it in sample:
+        for answer in (it.answer, "Along the edge, all around the wafer.", "A blob at 3 o'clock."):
+            assert a.score(it, answer).score == pytest.approx(b.score(old_items[it.id], answer).score, abs=1.5)
+    data["schema_version"] = 99
+    (old / "manifest.json").write_text(json.dumps(data))
+    from wafersage.tasks.bench.folder import BenchmarkError
+    with pytest.raises(BenchmarkError, match="newer than this wafersage reads.*upgrade"):
+        Benchmark.load(old)

@@ -26,6 +26,7 @@ from ...models.base import GenerationParams
 from ...models.config import TRAINING_MANIFEST, ModelConfigError, training_system_prompt
 from ...tasks.bench.folder import Benchmark, BenchmarkError
 from ...tasks.bench.schema import CATEGORIES, SPLITS
+from ..scoring import SCORER_VERSION
 from ..scoring.calibrate import CalibrationError, load_calibration
 from ..run.messages import SYSTEM_PROMPT
 from ..run.provenance import package_versions
@@ -99,7 +100,7 @@ def export_task_folder(bench_dir: str | Path, out_dir: str | Path, *, split: str
         bench_hash=bench.hash, split=split, calibration_id=calib.id if calib else None,
         image_placeholder=image_placeholder, max_gen_toks=max_gen_toks, tasks=tasks,
         system_prompt=system_prompt or SYSTEM_PROMPT,
-        wafersage_version=package_versions(["wafersage"]).get("wafersage", ""),
+        wafersage_version=package_versions(["wafersage"]).get("wafersage", ""), scorer_version=SCORER_VERSION,
     )
     files: dict[str, str] = {
         TEMPLATE_FILE: _ENV.get_template("template.yaml.j2").render(config=config),

@@ -31,6 +31,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from ...tasks.bench.schema import DIMENSIONS
+from . import SCORER_VERSION
 from .rules import HEDGE_WEIGHT, Features, RuleConstants
 from .stats import Estimate, cluster_bootstrap
 
@@ -119,6 +120,7 @@ class Calibration(BaseModel):
 
     id: str = Field(description="sha256 prefix of constants + judge + benchmark; scores cite it")
     created_at: str
+    scorer_version: str = Field(SCORER_VERSION, description="the scorer whose constants these are")
     constants: RuleConstants
     defaults: FitStats = Field(description="the default constants scored on all items")
     in_fold: FitStats = Field(description="constants fitted on all items, scored on the same items")
@@ -284,7 +286,15 @@ def load_calibration(path: str | Path) -> Calibration:
     if not path.exists():
         raise CalibrationError(f"{path}: calibration file not found; {fix}")
     try:
-        return Calibration.model_validate_json(path.read_bytes())
+        data = json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise CalibrationError(f"{path}: not JSON ({exc}); {fix}") from None
+    version = data.get("scorer_version") if isinstance(data, dict) else None
+    if isinstance(data, dict) and "constants" in data and version != SCORER_VERSION:
+        raise CalibrationError(f"{path}: fitted for scorer version {version or 'before 2'}, this scorer is "
+                               f"{SCORER_VERSION} (its constants mean other things); calibrate again: {fix}")
+    try:
+        return Calibration.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"]))

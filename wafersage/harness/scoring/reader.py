@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .lexicon import lexicon
 from .matching import NUMBER_WORDS, SPELLING, SPELLING_RE, TYPE_ORDER, normalise, yes_no
@@ -63,7 +63,12 @@ class Reading:
     pattern_names: frozenset[str]  # types named by an explicit pattern name ("edge ring", "donut"), not negated
     verdict: bool | None
     shares: tuple[float, ...]  # failing shares stated, as fractions
-    cue_patterns: frozenset[str]  # patterns whose root-cause cues hold in an un-negated clause
+    spans: tuple[tuple[int, int, bool], ...]  # clauses: (start, end, excluded)
+
+    @cached_property
+    def cue_patterns(self) -> frozenset[str]:
+        """Patterns whose root-cause cues hold in an un-excluded clause (read on first use: causes only)."""
+        return _cues(self.text, self.spans)
 
     def said(self, slot: str) -> list[str]:
         """The values of ``slot`` stated and not negated (in order, repeats removed); what a pattern name implies
@@ -201,10 +206,10 @@ def read(answer: str) -> Reading:
     shares = tuple(float(m.group(1)) / 100 for m in _SHARE_RE.finditer(text)
                    if not _negated(text, _clause_of(spans, m.start()), m.start(), m.end()))
     return Reading(text=text, claims=tuple(claims), types=types, pattern_names=explicit, verdict=yes_no(normalise(answer or "")),
-                   shares=shares, cue_patterns=_cues(text, spans))
+                   shares=shares, spans=tuple(spans))
 
 
-def _cues(text: str, spans: list[tuple[int, int, bool]]) -> frozenset[str]:
+def _cues(text: str, spans: tuple[tuple[int, int, bool], ...]) -> frozenset[str]:
     """Patterns with a root-cause cue whose word groups all occur in one sentence's un-excluded clauses."""
     sentences: dict[int, str] = {}
     sentence = 0

@@ -27,7 +27,9 @@ from ..maps.untrusted import check_image, safe_join
 from ..maps.wafer import WaferMap
 
 MANIFEST = "manifest.json"
-SCHEMA_VERSION = 1
+#: the folder format: 2 adds each rubric's fact sheet and each item's focus. A version-1 folder is still read (its
+#: facts are measured from its maps, its focus read from the question's wording); a newer one is refused.
+SCHEMA_VERSION = 2
 
 
 class BenchmarkError(ValueError):
@@ -91,6 +93,10 @@ class Benchmark:
         if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
             raise BenchmarkError(f"{manifest_path}: not a benchmark manifest (a JSON object with a 'files' object); "
                                  "rebuild with 'wafersage synth'")
+        version = manifest.get("schema_version", 1)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise BenchmarkError(f"{manifest_path}: benchmark format {version!r} is newer than this wafersage reads "
+                                 f"({SCHEMA_VERSION}); upgrade wafersage, or rebuild the folder with 'wafersage synth'")
         if verify:
             for rel, digest in manifest.get("files", {}).items():
                 file = safe_join(root, rel, where=f"{manifest_path}: files entry", error=BenchmarkError)

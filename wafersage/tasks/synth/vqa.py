@@ -149,6 +149,7 @@ class _Template:
     multi_fact: bool
     answer: Callable[[_Context], str]
     targets: tuple[str, ...] = ()  # kinds of fact asked, first present wins (see _Context.targets); () = none
+    focus: tuple[str, ...] = ()  # the fact slots the question asks for (what the rule scorer grades)
     applies: Callable[[_Context], bool] = lambda ctx: True
 
 
@@ -190,60 +191,61 @@ TEMPLATES: tuple[_Template, ...] = (
         "Where on the wafer do most failing dies lie?",
         "Describe where the failing dies are located on this wafer map.",
         "Which part of the wafer is affected by the failures?",
-    ), False, lambda ctx: ctx.spatial, ("location", "distribution")),
+    ), False, lambda ctx: ctx.spatial, ("location", "distribution"), ("zone",)),
     _Template("spatial", (
         "Which radial zone (inner, middle or outer) holds most of the failing dies?",
         "In terms of distance from the wafer's midpoint, where do the failures occur?",
         "How far from the wafer's midpoint are most failing dies, by radial zone?",
-    ), False, _zone_lead, ("zone", "distribution")),
+    ), False, _zone_lead, ("zone", "distribution"), ("zone",)),
     _Template("spatial", (
         "How are the failing dies distributed over the wafer?",
         "Are the failing dies concentrated in one place, spread symmetrically around the midpoint, or spread over "
         "the whole map?",
         "Describe the spatial distribution of the failing dies.",
-    ), False, lambda ctx: ctx.spatial, ("distribution",)),
+    ), False, lambda ctx: ctx.spatial, ("distribution",), ("extent",)),
     _Template("spatial", (
         "At which clock position are the failures concentrated (12 o'clock at the top)?",
         "Using clock positions, where do the failing dies sit?",
         "Which clock direction, counted clockwise from 12 o'clock at the top, points to the failures?",
-    ), False, _clock_lead, ("clock",), lambda ctx: bool(ctx.clocks)),
+    ), False, _clock_lead, ("clock",), ("clock",), lambda ctx: bool(ctx.clocks)),
     _Template("spatial", (
         "Which quadrant of the wafer contains most of the failing dies?",
         "Which quarter of the wafer is most affected?",
-    ), False, _quadrant_lead, ("clock",), lambda ctx: bool(ctx.clocks) and _top_quadrant(ctx.geom)[1] >= 0.5),
+    ), False, _quadrant_lead, ("clock",), ("clock",),
+        lambda ctx: bool(ctx.clocks) and _top_quadrant(ctx.geom)[1] >= 0.5),
     _Template("spatial", (
         "Give the location of the failures: radial zone, clock position if any, and how they are distributed.",
         "Summarise the spatial signature of the failures (zone, direction and distribution).",
-    ), True, lambda ctx: ctx.spatial, ("spatial",)),
+    ), True, lambda ctx: ctx.spatial, ("spatial",), ("zone", "clock", "extent")),
     _Template("morphology", (
         "What shape do the failing dies form?",
         "Describe the geometric structure of the failure pattern.",
         "What does the failing region look like?",
-    ), False, lambda ctx: ctx.morphology, ("structure",)),
+    ), False, lambda ctx: ctx.morphology, ("structure",), ("shape",)),
     _Template("morphology", (
         "How densely packed are the failing dies within the affected area?",
         "Is the failure dense or sparse?",
-    ), False, lambda ctx: ctx.morphology, ("density",)),
+    ), False, lambda ctx: ctx.morphology, ("density",), ("density",)),
     _Template("morphology", (
         "Are the failing dies grouped together or apart from each other?",
         "Describe the texture of the failing area.",
-    ), False, lambda ctx: ctx.morphology, ("structure",)),
+    ), False, lambda ctx: ctx.morphology, ("structure",), ("texture",)),
     _Template("morphology", (
         "Characterise the morphology of the failure signature: its shape, density and texture.",
         "Describe the failure pattern's shape, how dense it is and its texture.",
-    ), True, lambda ctx: ctx.morphology, ("morphology",)),
+    ), True, lambda ctx: ctx.morphology, ("morphology",), ("shape", "density", "texture")),
     _Template("root_cause", (
         "Which equipment category should be investigated first for this failure signature?",
         "Which tool group most likely caused this signature?",
-    ), False, lambda ctx: ctx.root_cause, ("equipment",)),
+    ), False, lambda ctx: ctx.root_cause, ("equipment",), ("equipment",)),
     _Template("root_cause", (
         "Which process step most likely produced this failure signature?",
         "At which process step would you look for the origin of these failures?",
-    ), False, lambda ctx: ctx.root_cause, ("cause",)),
+    ), False, lambda ctx: ctx.root_cause, ("cause",), ("process",)),
     _Template("root_cause", (
         "What are the most likely root causes of this failure signature, and at which process step and equipment?",
         "Give the probable equipment, process step and causes behind this signature.",
-    ), True, lambda ctx: ctx.root_cause, ("root_cause",)),
+    ), True, lambda ctx: ctx.root_cause, ("root_cause",), ("equipment", "process")),
 )
 _BY_CATEGORY = {c: tuple(t for t in TEMPLATES if t.category == c) for c in CATEGORIES}
 
@@ -286,27 +288,29 @@ def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.rando
     subtle = is_subtle(geom, tuple(types))
     banned = tuple(dict.fromkeys([*types, *wafer.labels]))
     labels = list(wafer.labels) or types
-    rows: list[tuple[str, str, str, str, bool, bool | None, list[str]]] = []  # + multi, yes, targets
+    rows: list[tuple[str, str, str, str, bool, bool | None, list[str], tuple[str, ...]]] = []  # + multi, yes,
+    # targets, focus
     for category, count in _counts(rng).items():
         if category == "consistency":
             for premise, answer in consistency_items(ctx, count, rng):
                 rows.append((category, premise.dimension, premise.question, answer, False, premise.truth,
-                             premise.targets))
+                             premise.targets, ()))
             continue
         pool = [t for t in _BY_CATEGORY[category] if t.applies(ctx)]
         for index in rng.permutation(len(pool))[:count].tolist():
             template = pool[index]
             question = template.phrasings[int(rng.integers(len(template.phrasings)))]
             targets = ctx.targets(*template.targets) if template.targets else []
-            rows.append((category, category, question, template.answer(ctx), template.multi_fact, None, targets))
+            rows.append((category, category, question, template.answer(ctx), template.multi_fact, None, targets,
+                         template.focus))
     for row in rows:
         check_question(row[2], banned)
     # one validation call for the wafer's items (~20% faster than one VQAItem(...) each)
     return _ITEM_LIST.validate_python([dict(
         id=f"{wafer.id}-q{qa_index}", wafer_id=wafer.id, image=image, question=question, answer=answer,
         category=category, dimension=dimension, difficulty=difficulty_of(n_patterns, subtle, multi),
-        labels=labels, qa_index=qa_index, split=split, expected_yes=yes, targets=targets,
-    ) for qa_index, (category, dimension, question, answer, multi, yes, targets) in enumerate(rows)])
+        labels=labels, qa_index=qa_index, split=split, expected_yes=yes, targets=targets, focus=list(focus),
+    ) for qa_index, (category, dimension, question, answer, multi, yes, targets, focus) in enumerate(rows)])
 
 
 class VQAResult(BaseModel):

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ....models.base import ModelResponse
 from ....tasks.bench.folder import Benchmark, BenchmarkError
 from ....tasks.bench.schema import CATEGORIES, VQAItem
+from ...scoring import SCORER_VERSION
 from ...scoring.calibrate import CalibrationError, load_calibration
 from ...run.messages import SYSTEM_PROMPT, user_text
 from ...run.records import Sample, SentRequest
@@ -73,6 +74,7 @@ class TaskFolderConfig(BaseModel):
     tasks: dict[str, int] = Field(description="task name -> number of docs")
     files: list[str] = Field(default_factory=list, description="files the export wrote (replaced on re-export)")
     wafersage_version: str = ""
+    scorer_version: str = Field("1", description="the rule scorer the folder was exported for")
 
 
 def metric_names(category: str, calibrated: bool) -> list[str]:
@@ -97,6 +99,9 @@ def read_config(folder: Path) -> TaskFolderConfig:
     if config.format_version != FORMAT_VERSION:
         raise TaskFolderError(f"{path}: format version {config.format_version}, this wafersage reads "
                               f"{FORMAT_VERSION}; {fix}")
+    if config.scorer_version != SCORER_VERSION:
+        raise TaskFolderError(f"{path}: exported for rule scorer version {config.scorer_version}, the installed "
+                              f"scorer is {SCORER_VERSION} (scores would not match 'wafersage score'); {fix}")
     return config
 
 
