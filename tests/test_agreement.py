@@ -125,3 +125,22 @@ def test_panel_a_loads_with_every_answer_graded():
     assert len(panel.answers) == 565 and len(panel.wafers) == 12
     assert set(panel.sources) == {"sighted", "blind", "specialist", "random", "constant"}
     assert len(panel.select_wafers(1, 6).wafers) == 6
+
+
+def test_the_leaderboard_shows_the_panel_agreement(scorer_bench, tmp_path):
+    from wafersage.harness.run.runner import run_eval
+    from wafersage.harness.scoring.score_run import score_run
+
+    run = tmp_path / "oracle"
+    run_eval(scorer_bench, "oracle", out_dir=run, limit=20, progress=False)
+    score_run(run, progress=False)
+    panel = _write_panel(tmp_path / "panel", _answers())
+    page = tmp_path / "board.html"
+    result = CliRunner().invoke(main, ["report", str(run), "--out", str(page), "--panel", str(panel)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "Agreement with a graded panel" in html and "<code>panel</code>" in html
+    assert "1 of the 1 pairs of sources" in html  # 'right' vs 'wrong', graded 9 vs 1 on every wafer
+    (panel / "labels.json").unlink()
+    bad = CliRunner().invoke(main, ["report", str(run), "--out", str(page), "--panel", str(panel)])
+    assert bad.exit_code != 0 and "labels.json: missing" in bad.output

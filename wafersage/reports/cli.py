@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..harness.agreement.measure import agreement
+from ..harness.agreement.panel import PanelError, load_panel
+from ..harness.agreement.scoring import rule_rows
 from ..harness.scoring.calibrate import CalibrationError, load_calibration
 from ..harness.scoring.stats import format_estimate
 from . import compare as gate
@@ -54,7 +57,7 @@ def leaderboard_table(board: Leaderboard) -> Table:
 
 def write_report(runs: list[Path], out: Path, *, csv_path: Path | None = None, json_path: Path | None = None,
                  markdown_path: Path | None = None, calibration_path: Path | None = None, alpha: float = 0.05,
-                 max_samples: int = 500) -> Leaderboard:
+                 max_samples: int = 500, panel_path: Path | None = None) -> Leaderboard:
     """Load, rank and write the HTML leaderboard and the exports asked for; returns the leaderboard."""
     results = load_results(runs)
     board = build_leaderboard(results, alpha=alpha)
@@ -62,7 +65,10 @@ def write_report(runs: list[Path], out: Path, *, csv_path: Path | None = None, j
     if calibration is not None and calibration.id != board.calibration_id:
         raise ReportInputError(f"{calibration_path}: calibration {calibration.id} is not the one the runs were scored "
                                f"with ({board.calibration_id or 'none'}); pass the file given to 'wafersage score'")
-    write_text(out, render_html(board, results, calibration=calibration, max_samples=max_samples))
+    panel = None
+    if panel_path is not None:
+        panel = (panel_path.name, agreement(rule_rows(load_panel(panel_path))))
+    write_text(out, render_html(board, results, calibration=calibration, max_samples=max_samples, panel=panel))
     for path, text in ((csv_path, to_csv), (json_path, to_json), (markdown_path, to_markdown)):
         if path is not None:
             write_text(path, text(board))
@@ -81,13 +87,17 @@ def write_report(runs: list[Path], out: Path, *, csv_path: Path | None = None, j
               help="significance level of the paired tests that mark ties between adjacent ranks")
 @click.option("--max-samples", type=click.IntRange(min=0), default=500, show_default=True,
               help="items in the page's sample browser (first in benchmark order)")
+@click.option("--panel", "panel_path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="a graded panel: show how the rule score agrees with its reference grades")
 def report(runs: tuple[Path, ...], out: Path, csv_path: Path | None, json_path: Path | None,
-           markdown_path: Path | None, calibration_path: Path | None, alpha: float, max_samples: int) -> None:
+           markdown_path: Path | None, calibration_path: Path | None, alpha: float, max_samples: int,
+           panel_path: Path | None) -> None:
     """Write a self-contained HTML leaderboard of scored RUNS (folders scored by 'wafersage score')."""
     try:
         board = write_report(list(runs), out, csv_path=csv_path, json_path=json_path, markdown_path=markdown_path,
-                             calibration_path=calibration_path, alpha=alpha, max_samples=max_samples)
-    except (ReportInputError, NotComparable, CalibrationError) as exc:
+                             calibration_path=calibration_path, alpha=alpha, max_samples=max_samples,
+                             panel_path=panel_path)
+    except (ReportInputError, NotComparable, CalibrationError, PanelError) as exc:
         raise click.ClickException(str(exc)) from None
     console = Console()
     console.print(leaderboard_table(board))

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..harness.run.provenance import package_versions
+from ..harness.agreement.measure import AgreementReport
 from ..harness.scoring.calibrate import Calibration
 from ..harness.scoring.stats import Estimate, format_estimate
 from .browser import methodology, open_benchmark, sample_data
@@ -44,8 +45,14 @@ def _environment() -> Environment:
     return env
 
 
+def _panel_context(name: str, report: AgreementReport) -> dict:
+    rows = [("pooled", report.pooled.model_dump() | {"rule_mean": None, "judge_mean": None})]
+    rows += [(source, row.model_dump()) for source, row in report.by_source.items()]
+    return {"name": name, "report": report, "rows": rows}
+
+
 def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration: Calibration | None = None,
-                max_samples: int = 500) -> str:
+                max_samples: int = 500, panel: tuple[str, AgreementReport] | None = None) -> str:
     """The leaderboard page as one HTML string (no external resources)."""
     by_name = {r.name: r for r in results}
     ordered = [by_name[row.model] for row in board.rows]
@@ -63,6 +70,7 @@ def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration
         "samples": sample_data(ordered, bench, max_samples),
         "bench_note": bench_note,
         "method": methodology(ordered, bench, calibration),
+        "panel": _panel_context(*panel) if panel else None,
         "packages": package_versions(REPORT_PACKAGES),
         "css": Markup((TEMPLATES / "leaderboard.css").read_text(encoding="utf-8")),
         "js": Markup((TEMPLATES / "leaderboard.js").read_text(encoding="utf-8")),
