@@ -194,7 +194,8 @@ def read(answer: str) -> Reading:
     claims = []
     for slot, value, a, b in raw:
         clause = _clause_of(spans, a)
-        background = bool(_BACKGROUND.search(text, clause[0], clause[1]))
+        rest = text[clause[0]:a] + " " * (b - a) + text[b:clause[1]]  # the clause without the claim itself
+        background = bool(_BACKGROUND.search(rest))
         implied = slot != "type" and any(na <= a and b <= nb for na, nb in names)
         claims.append(Claim(slot, value, _negated(text, clause, a, b), a, b, background, implied))
     claims = _propagate(text, claims)

@@ -164,7 +164,7 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
 
 def _extras(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]) -> list[str]:
     """Values stated that fit no component without contradicting: extra zones, shapes, extents; for a cause,
-    equipment categories beyond those to investigate and causes of patterns the wafer does not have."""
+    equipment categories the wafer's patterns do not implicate and causes of patterns it does not have."""
     extras = []
     if "equipment" in judged:
         spec = truth.slots["equipment"]
