@@ -59,11 +59,13 @@ def test_demo_builds_evaluates_scores_and_writes_the_leaderboard(demo):
     assert calls == n_test  # the key-detected model answered every test question over HTTP
     board = Leaderboard.model_validate_json((root / "work" / "leaderboard.json").read_text())
     ranked = [row.model for row in board.rows]
-    assert set(ranked) == {"oracle", "specialist", "random", "constant", "local-vlm"} and ranked[0] == "oracle"
+    assert set(ranked) == {"oracle", "specialist", "blind-question", "blind-prior", "random", "constant",
+                           "local-vlm"} and ranked[0] == "oracle"
     assert all(row.n_items == n_test and row.n_failed == 0 for row in board.rows)
     deployment = {row.model: row.deployment for row in board.rows}
     assert deployment["local-vlm"] == "local" and deployment["oracle"] == "baseline"
     assert ranked.index("specialist") < ranked.index("random")
+    assert ranked.index("specialist") < min(ranked.index("blind-prior"), ranked.index("blind-question"))
     html = (root / "leaderboard.html").read_text()
     assert "local-vlm" in html and "specialist" in html and "data:image/png;base64," in html
     for name in ranked:

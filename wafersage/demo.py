@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 #: the demo's synthesis config, shipped in the package so the demo runs from any folder
 DEMO_CONFIG = Path(__file__).parent / "tasks" / "synth" / "configs" / "demo.yaml"
-#: the built-in baselines, best to worst; the specialist only where its backend imports
-BASELINES = ("oracle", "specialist", "random", "constant")
+#: the built-in baselines, best to worst (the blind ones: the floor a model must clear to show it reads the map);
+#: the specialist only where its backend imports
+BASELINES = ("oracle", "specialist", "blind-question", "blind-prior", "random", "constant")
 SPLIT = "test"
 
 

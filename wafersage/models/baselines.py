@@ -22,7 +22,9 @@ from .base import ModelRequest, ModelResponse, SentImage
 from .config import ModelConfig
 
 #: backend names of the built-in baselines (deployment "baseline", no cost, no image read)
-BASELINE_BACKENDS = ("oracle", "constant", "random", "specialist")
+BASELINE_BACKENDS = ("oracle", "constant", "random", "specialist", "blind-prior", "blind-question")
+#: baselines that answer from the map or the reference itself: a run without the image means nothing for them
+READS_THE_MAP = frozenset({"oracle", "specialist"})
 
 DEFAULT_CONSTANT_TEXT = (
     "The failing dies form a cluster near the center of the wafer, "

@@ -71,6 +71,9 @@ class ModelConfig(BaseModel):
     offline: bool = Field(False, description="refuse every endpoint not on loopback or in allow_hosts")
     allow_hosts: list[str] = Field(default_factory=list, description="hosts allowed when offline")
     source: str | None = Field(None, description="where this config came from (file path or shorthand)")
+    no_image: bool = Field(
+        False, description="send each question without the wafer image: a blind run, which measures what the model "
+                           "answers from priors and the question's wording (wafersage eval --no-image)")
     system_prompt: str | None = Field(
         None, min_length=1, description="system turn sent with every benchmark question (any backend); null uses "
                                         "wafersage.harness.run.messages.SYSTEM_PROMPT. hf:PATH / vllm:PATH take it from "

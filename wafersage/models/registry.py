@@ -25,6 +25,8 @@ BACKENDS: dict[str, str] = {
     "constant": "wafersage.models.baselines:ConstantModel",
     "random": "wafersage.models.baselines:RandomModel",
     "specialist": "wafersage.models.specialist:SpecialistModel",
+    "blind-prior": "wafersage.models.blind:BlindPriorModel",
+    "blind-question": "wafersage.models.blind:BlindQuestionModel",
 }
 
 #: backend name -> "module:Class" of its pydantic options, so a dry run reads a backend's defaults without building it
@@ -36,6 +38,8 @@ OPTIONS: dict[str, str] = {
     "constant": "wafersage.models.baselines:ConstantOptions",
     "random": "wafersage.models.baselines:BaselineOptions",
     "specialist": "wafersage.models.specialist:SpecialistOptions",
+    "blind-prior": "wafersage.models.baselines:BaselineOptions",
+    "blind-question": "wafersage.models.baselines:BaselineOptions",
 }
 
 #: models that need no config file
@@ -44,6 +48,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
     "constant": {"backend": "constant"},
     "random": {"backend": "random"},
     "specialist": {"backend": "specialist"},
+    "blind-prior": {"backend": "blind-prior"},
+    "blind-question": {"backend": "blind-question"},
 }
 
 SHORTHANDS = ("hf", "vllm")

@@ -99,7 +99,7 @@ def methodology(results: Sequence[RunResult], bench: Benchmark | None,
     fit = None
     if calibration is not None:
         fit = {name: stats.model_dump() for name, stats in (
-            ("paper defaults", calibration.defaults), ("calibrated, in-fold", calibration.in_fold),
+            ("default constants", calibration.defaults), ("calibrated, in-fold", calibration.in_fold),
             ("calibrated, out-of-fold", calibration.out_of_fold),
             ("upper reference (GBM)", calibration.upper_reference))}
     return {

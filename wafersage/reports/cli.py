@@ -42,16 +42,19 @@ def leaderboard_table(board: Leaderboard) -> Table:
     for d in board.dimensions:
         table.add_column({"spatial": "spat.", "root_cause": "cause", "morphology": "morph."}.get(d, d),
                          justify="right", no_wrap=True)
-    for name in ("type", *(("USD/1kQ",) if paid else ()), "fail"):
+    blind = any(row.blind for row in board.rows)
+    for name in (*(("blind", "gain") if blind else ()), "type", *(("USD/1kQ",) if paid else ()), "fail"):
         table.add_column(name, justify="right", no_wrap=True)
     for row in board.rows:
         accuracy = f"{100 * row.type_accuracy.value:.0f}%" if row.type_accuracy else "–"
         dims = [f"{row.dimensions[d].value:.1f}" if row.dimensions.get(d) else "–" for d in board.dimensions]
         cost = (f"{row.cost_per_1000_questions:.2f}",) if paid else ()
         model = escape(row.model) + (" ⚠" if row.flags else "")
+        gains = ((f"{row.blind.value:.1f}" if row.blind else "n/a",
+                  f"{row.vision_gain.mean_difference:+.1f}" if row.vision_gain else "n/a") if blind else ())
         table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", model, row.deployment,
-                      format_estimate(row.overall, ci=" ({low}–{high})", ci_digits=1), *dims, accuracy, *cost,
-                      str(row.n_failed))
+                      format_estimate(row.overall, ci=" ({low}–{high})", ci_digits=1), *dims, *gains, accuracy,
+                      *cost, str(row.n_failed))
     return table
 
 

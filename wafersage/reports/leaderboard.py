@@ -16,11 +16,12 @@ from typing import Sequence
 
 from pydantic import BaseModel, Field
 
-from ..harness.scoring.stats import Estimate, paired_comparison
+from ..harness.scoring.stats import Estimate, Paired, paired_comparison
 from ..tasks.bench.schema import DIMENSIONS
 from .results import (
     RunResult, ScoreKind, check_same_benchmark, check_same_scoring, headline_kind, item_values, score_label, wafer_of,
 )
+from .vision import split_blind_runs, vision_gain
 
 
 class Row(BaseModel):
@@ -50,6 +51,8 @@ class Row(BaseModel):
     judge_name: str | None = None
     bench_version: str
     date: str | None = Field(None, description="when the run finished (ISO 8601)")
+    blind: Estimate | None = Field(None, description="headline score of the model's run without the image")
+    vision_gain: Paired | None = Field(None, description="score minus blind score on shared items (paired, by wafer)")
     tied_with_above: bool = Field(False, description="not significantly different from the row above")
     p_vs_above: float | None = Field(None, description="paired permutation p-value against the row above")
 
@@ -116,7 +119,8 @@ def build_leaderboard(results: Sequence[RunResult], alpha: float = 0.05) -> Lead
     check_same_benchmark(results)
     check_same_scoring(results)
     kind = headline_kind(results)
-    ranked = rank_results(results, kind)
+    to_rank, blind_runs = split_blind_runs(results)
+    ranked = rank_results(to_rank, kind)
     wafers = wafer_of(ranked)
     rows: list[Row] = []
     all_items = frozenset().union(*(r.item_ids for r in ranked))
@@ -124,6 +128,8 @@ def build_leaderboard(results: Sequence[RunResult], alpha: float = 0.05) -> Lead
     for position, result in enumerate(ranked, 1):
         row = _row(result, kind, position)
         row.flags = row_flags(result, all_items)
+        if result.name in blind_runs:
+            row.blind, row.vision_gain = vision_gain(result, blind_runs[result.name], kind)
         values = item_values(result, kind)
         if previous and set(values) & set(previous):
             paired = paired_comparison(previous, values, wafers)

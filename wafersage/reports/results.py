@@ -143,8 +143,8 @@ def check_same_scoring(results: Sequence[RunResult]) -> None:
     for other in results[1:]:
         if other.summary.calibration_id != first.summary.calibration_id:
             raise NotComparable(
-                f"{other.folder} was scored with calibration {other.summary.calibration_id or 'none (paper defaults)'}"
-                f" but {first.folder} with {first.summary.calibration_id or 'none (paper defaults)'}; rescore both "
+                f"{other.folder} was scored with calibration {other.summary.calibration_id or 'none (default constants)'}"
+                f" but {first.folder} with {first.summary.calibration_id or 'none (default constants)'}; rescore both "
                 "with the same --calibration file (or none)")
         scorers = (first.summary.scorer_version, first.summary.constants_sha256, first.summary.constants)
         if None in scorers or scorers != (other.summary.scorer_version, other.summary.constants_sha256,
@@ -171,7 +171,7 @@ def score_label(kind: ScoreKind, summary: Summary) -> str:
         return f"LLM-judge score 0-10 ({(summary.judge_identity or {}).get('name', 'judge')})"
     if summary.calibration_id:
         return f"rule score 0-10 (calibrated, {summary.calibration_id})"
-    return "rule score 0-10 (paper-default constants)"
+    return "rule score 0-10 (default constants)"
 
 
 def item_scores(result: RunResult, kind: ScoreKind,

@@ -49,6 +49,8 @@ def output_config(config: ModelConfig | dict[str, Any]) -> dict[str, Any]:
     data = redact(config.model_dump() if isinstance(config, ModelConfig) else dict(config))
     if data.get("system_prompt") is None:  # the harness default: keys and run folders made before the field match
         data.pop("system_prompt", None)
+    if not data.get("no_image"):  # likewise a run with the image
+        data.pop("no_image", None)
     return {k: v for k, v in sorted(data.items()) if k not in NON_OUTPUT_KEYS}
 
 

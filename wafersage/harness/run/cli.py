@@ -68,13 +68,17 @@ def print_summary(info: RunInfo, folder: Path) -> None:
               help="response cache file [default: .wafersage-cache.sqlite next to the run folder]")
 @click.option("--image-max-side", type=int, default=None, help="cap the long side of sent images (pixels)")
 @click.option("--image-format", type=click.Choice(["png", "jpeg"]), default=None, help="encoding of sent images")
+@click.option("--no-image", is_flag=True,
+              help="send each question without the wafer image: a blind run, shown beside the model's own run on the "
+                   "leaderboard with its vision gain [default folder: runs/<bench>/<model>-no-image]")
 @click.option("--progress/--no-progress", default=None, help="progress bar [default: on a terminal]")
 @click.pass_context
 def eval_cmd(ctx: click.Context, bench_dir: Path, model_spec: str, out_dir: Path | None, **options) -> None:
     """Answer every item of a benchmark split with a model; writes samples.jsonl and run.json."""
     try:
         if out_dir is None and not options["dry_run"]:
-            config = resolve_config(model_spec, options["offline"], options["image_max_side"], options["image_format"])
+            config = resolve_config(model_spec, options["offline"], options["image_max_side"], options["image_format"],
+                                    options["no_image"])
             out_dir = default_out_dir(Benchmark.load(bench_dir, verify=False), config)
         result = run_eval(bench_dir, model_spec, out_dir=out_dir, **options)
     except USAGE_ERRORS as exc:

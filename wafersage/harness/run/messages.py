@@ -29,13 +29,13 @@ def system_prompt_sent(config_prompt: str | None) -> str:
 
 
 def build_request(item: VQAItem, bench: Benchmark, params: GenerationParams | None = None,
-                  system_prompt: str | None = None) -> ModelRequest:
+                  system_prompt: str | None = None, *, with_image: bool = True) -> ModelRequest:
     """One request per item: system prompt (the model config's ``system_prompt``, else :data:`SYSTEM_PROMPT`),
-    question, the wafer image, and the benchmark context as metadata."""
+    question, the wafer image (none for a blind run), and the benchmark context as metadata."""
     return ModelRequest(
         messages=[ChatMessage(role="system", content=system_prompt_sent(system_prompt)),
                   ChatMessage(role="user", content=user_text(item))],
-        images=[str(bench.image_path(item))],
+        images=[str(bench.image_path(item))] if with_image else [],
         params=params or GenerationParams(),
         metadata={
             "item_id": item.id, "wafer_id": item.wafer_id, "category": item.category,

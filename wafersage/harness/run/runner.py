@@ -19,6 +19,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from ...models.base import GenerationParams, Model, ModelRequest, ModelResponse, SentImage
+from ...models.baselines import READS_THE_MAP
 from ...models.config import ModelConfig
 from ...models.registry import backend_options, load_model, resolve
 from ...tasks.bench.folder import Benchmark
@@ -61,8 +62,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+#: what a blind run's name ends with ("gpt-5-mini (no image)"): the leaderboard pairs it with the run of NAME
+NO_IMAGE_SUFFIX = "(no image)"
+
 def default_out_dir(bench: Benchmark, config: ModelConfig) -> Path:
-    return Path("runs") / bench.name / config.name
+    return Path("runs") / bench.name / config.name.replace(f" {NO_IMAGE_SUFFIX}", "-no-image")
 
 
 def default_cache_path(out_dir: Path) -> Path:
@@ -80,8 +84,16 @@ def default_cache_path(out_dir: Path) -> Path:
 
 def resolve_config(
     model_spec: str | ModelConfig, offline: bool, image_max_side: int | None, image_format: str | None,
+    no_image: bool = False,
 ) -> ModelConfig:
     overrides: dict[str, Any] = {}
+    if no_image:
+        config = model_spec if isinstance(model_spec, ModelConfig) else resolve(model_spec)
+        if config.backend in READS_THE_MAP:
+            raise EvalUsageError(f"model {config.name!r} answers from the map or the reference itself, so it has no "
+                                 "run without the image; drop --no-image (the blind baselines are blind-prior and "
+                                 "blind-question)")
+        overrides |= {"no_image": True, "name": f"{config.name} {NO_IMAGE_SUFFIX}"}
     if offline:
         overrides["offline"] = True
     if image_max_side is not None:
@@ -106,18 +118,19 @@ def repeat_params(params: GenerationParams, repeat: int) -> GenerationParams:
 
 def make_units(
     items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
-    system_prompt: str | None = None,
+    system_prompt: str | None = None, with_image: bool = True,
 ) -> list[Unit]:
     """The work list: one unit per item and repeat, with the request and its record (``system_prompt``: the model
-    config's, None for the harness default)."""
+    config's, None for the harness default; ``with_image`` False for a blind run)."""
     units = []
     for item in items:
-        first = build_request(item, bench, params, system_prompt)  # repeats differ in their params only
+        first = build_request(item, bench, params, system_prompt, with_image=with_image)  # repeats: other params
         for repeat in range(repeats):
             request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
-            size, image_format = record_image(request.images[0])
+            size, image_format = record_image(request.images[0]) if request.images else (None, None)
             sent = SentRequest(
-                messages=[m.model_dump() for m in request.messages], image=item.image, image_size=size,
+                messages=[m.model_dump() for m in request.messages], image=item.image if request.images else None,
+                image_size=size,
                 image_format=image_format, params=request.params.model_dump(),
             )
             units.append(Unit(item, repeat, request, sent))
@@ -230,7 +243,8 @@ async def execute(
     """Run the units still to do, then close the model (inside the event loop its client belongs to)."""
     try:
         todo_items = [item for item in items if any((item.id, r) in todo for r in range(repeats))]
-        units = make_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt)
+        units = make_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt,
+                           with_image=not config.no_image)
         await run_units([u for u in units if u.key in todo], model, config, cache, writer, concurrency, progress)
     finally:
         await model.aclose()
@@ -252,7 +266,7 @@ def run_eval(
     concurrency: int = 8, out_dir: str | Path | None = None, repeats: int = 1, retry_errors: bool = False,
     dry_run: bool = False, offline: bool = False, cache_path: str | Path | None = None,
     image_max_side: int | None = None, image_format: str | None = None,
-    params: GenerationParams | None = None, progress: bool | None = None,
+    params: GenerationParams | None = None, progress: bool | None = None, no_image: bool = False,
 ) -> RunInfo | CostEstimate:
     """Evaluate a model on a benchmark split; returns the run's :class:`RunInfo` (a :class:`CostEstimate` when
     ``dry_run``, which calls nothing and writes nothing). ``RunInfo.n_failed`` counts every item and repeat of
@@ -261,13 +275,14 @@ def run_eval(
     for bad input."""
     _validate_options(split, limit, concurrency, repeats)
     bench = Benchmark.load(bench_dir)
-    config = resolve_config(model_spec, offline, image_max_side, image_format)
+    config = resolve_config(model_spec, offline, image_max_side, image_format, no_image)
     params = params or GenerationParams()
     items = bench.items(split)[:limit] if limit else bench.items(split)
     if not items:
         raise EvalUsageError(f"{bench.root}: split {split!r} has no items; pick another with --split")
     if dry_run:  # the backend's options with their defaults tell what it would send; the model is not built
-        units = make_units(items, bench, repeats, params, backend_options(config).sent_image, config.system_prompt)
+        units = make_units(items, bench, repeats, params, backend_options(config).sent_image, config.system_prompt,
+                           with_image=not config.no_image)
         return estimate_cost(config, [u.sent for u in units], [u.item for u in units])
 
     folder = Path(out_dir) if out_dir else default_out_dir(bench, config)

@@ -54,7 +54,7 @@ class ItemScore(BaseModel):
     answer: str = ""
     rule: RuleScore | None = None  # under the active constants (calibrated when a calibration is given)
     rule_score: float = 0.0  # 0–10; 0 for a failed sample
-    rule_score_default: float | None = None  # paper-default constants, when a calibration is active
+    rule_score_default: float | None = None  # default constants, when a calibration is active
     judge: JudgeScore | None = None
     missing: bool = Field(False, description="no sample: the run stopped before this item (a failed score)")
 
@@ -77,7 +77,7 @@ class Summary(BaseModel):
     n_judge_unscored: int | None = None
     rule: Estimate = Field(description="mean rule score 0–10, failures as 0, active constants")
     rule_answered: Estimate | None = Field(None, description="the same over answered samples only")
-    rule_default: Estimate | None = Field(None, description="paper-default constants, when calibrated")
+    rule_default: Estimate | None = Field(None, description="default constants, when calibrated")
     weighted_dimension_score: float | None = Field(None, description="the paper's S = Σ w_d·mean_d, 0–10")
     judge: Estimate | None = None
     judge_per_dimension: dict[str, Estimate] = Field(default_factory=dict)

@@ -20,7 +20,7 @@ Metrics (:func:`metric_names`): ``rule_score`` for every item (0-10, the harness
 ``rule_<category>`` only for items of that category, so its mean runs over those items alone (an item is never
 counted as 0 for a category or dimension it does not have; for the rubric categories this is the harness's
 ``per_dimension``); ``type_accuracy`` / ``consistency_accuracy`` only for defect-type / consistency items (the
-harness's accuracies); ``rule_score_default`` (paper-default constants) when a calibration is active. An answer
+harness's accuracies); ``rule_score_default`` (default constants) when a calibration is active. An answer
 that is not text (a failed API call) scores 0, as a failed sample does in ``wafersage score``.
 """
 from __future__ import annotations
@@ -138,7 +138,7 @@ class TaskRuntime:
 
     @cached_property
     def scorers(self) -> tuple[RuleScorer, RuleScorer | None]:
-        """(active scorer, paper-default scorer when calibrated): built as ``wafersage score`` builds them."""
+        """(active scorer, default-constant scorer when calibrated): built as ``wafersage score`` builds them."""
         if self.config.calibration_id is None:
             return RuleScorer.for_benchmark(self.bench, RuleConstants()), None
         try:
