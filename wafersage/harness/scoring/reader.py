@@ -25,8 +25,8 @@ _HOUR = r"(1[0-2]|[1-9]|" + "|".join(NUMBER_WORDS) + ")"
 _CLOCK_RE = re.compile(rf"(?<![a-z0-9]){_HOUR} (?:(?:to|and|or|through) {_HOUR} )?o clock ")
 _SHARE_RE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?) ?(?:%|percent) of (?:the |all |all the )?dies ")
 #: words that mark a clause as describing background noise, not the pattern ("isolated dies in the center")
-_BACKGROUND = re.compile(r"(?<![a-z0-9])(?:isolated|scatter\w*|sprinkl\w*|speckl\w*|few|sparse\w*|single|stray|"
-                         r"occasional|noise|background|random\w*|sporadic|handful|light) ")
+_BACKGROUND = re.compile(r"(?<![a-z0-9])(?:isolated|scatter\w*|sprinkl\w*|speckl\w*|single|stray|occasional|"
+                         r"noise|background|random\w*|sporadic|handful) ")
 #: bare type names that count as a type only when capitalised ("Center" is a class, "the center" a place)
 _CAPITALISED_ONLY = {"center": re.compile(r"\bCent(?:er|re)\b"), "random": re.compile(r"\bRandom\b")}
 _BREAK_WORDS = frozenset({"but", "while", "whereas", "although", "though", "however", "with", "yet"})

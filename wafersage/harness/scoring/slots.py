@@ -16,10 +16,7 @@ SHARE_TOLERANCE_ABS = 0.05
 SHARE_TOLERANCE_REL = 0.4
 #: a process-step component named only through one of its equipment categories (no cause) earns this much
 EQUIPMENT_ONLY = 0.5
-#: slots where a statement about background noise is not a statement about the pattern (unless it names the noise
-#: itself, which is the pattern of a Random or normal wafer)
-BACKGROUND_SLOTS = ("zone", "shape", "clock", "clock_direction")
-NOISE_VALUES = frozenset({"scatter", "none"})
+
 #: a fact only implied by a pattern name ("Edge-Ring" for "which zone?") earns this share of the credit, unless the
 #: answer also states the slot explicitly and rightly
 IMPLIED_CREDIT = 0.5
@@ -41,12 +38,19 @@ class SlotResult:
 def _stated_claims(reading: Reading, slot: str) -> list[tuple[str, bool]]:
     """(value, only implied by a pattern name) of each statement of ``slot`` (for a place or a shape, not those
     about background noise: "a few isolated dies in the center")."""
-    claims = [c for c in reading.claims if c.slot == slot and c.said
-              and not (c.background and slot in BACKGROUND_SLOTS and c.value not in NOISE_VALUES)]
+    claims = _foreground([c for c in reading.claims if c.slot == slot and c.said])
     out = [(c.value, c.implied) for c in claims]
     if slot == "extent" and not any(not implied for _, implied in out):
         out += [(IMPLIED_EXTENT[v], implied) for v, implied in _stated_claims(reading, "shape") if v in IMPLIED_EXTENT]
     return out
+
+
+def _foreground(claims: list) -> list:
+    """A slot's statements about the pattern: those about background noise ("a few isolated dies in the center")
+    are left out when the answer says something else about the slot (alone, they describe the map: a Random or
+    normal wafer's noise is its pattern)."""
+    pattern = [c for c in claims if not c.background]
+    return pattern or claims
 
 
 def _stated(reading: Reading, slot: str) -> list[str]:
@@ -125,8 +129,8 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
     """(contradictions, hedges, phrases): a wrong value stated beside a true one of the same slot is a hedge; a
     statement about background noise, or a density or texture the question did not ask for, is neither."""
     found, hedges, phrases = [], [], []
-    said_claims = [c for c in reading.claims if c.said and not c.implied
-                   and not (c.background and c.slot in BACKGROUND_SLOTS and c.value not in NOISE_VALUES)]
+    said_claims = [c for slot in {c.slot for c in reading.claims}
+                   for c in _foreground([c for c in reading.claims if c.slot == slot and c.said and not c.implied])]
     for slot in judged:
         if slot == "clock" and truth.clocks:
             for claim in (c for c in said_claims if c.slot == "clock"):
