@@ -14,7 +14,7 @@ import json
 import random
 import re
 
-from wafersage.harness.scoring.judge import FORMAT_REMINDER
+from wafersage.harness.scoring.judging.judge import FORMAT_REMINDER
 from wafersage.models.testing.server import ReplyStatus
 
 MALFORMED = {

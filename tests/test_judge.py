@@ -8,7 +8,7 @@ import pytest
 from judge_server import judge_reply, judge_yaml
 from rule_factory import edge_loc_rubric, item
 from wafersage.harness.run.cache import ResponseCache
-from wafersage.harness.scoring.judge import (
+from wafersage.harness.scoring.judging.judge import (
     JudgeReplyError, JudgeSettings, LLMJudge, parse_reply, render_prompt, template_sha256,
 )
 from wafersage.models.registry import load_model, resolve

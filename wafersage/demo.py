@@ -150,13 +150,10 @@ def step_evaluate(ctx: DemoContext) -> str:
 
 
 def _judge(spec: str, folder: Path):
-    from .harness.run.cache import ResponseCache
-    from .harness.scoring.judge import LLMJudge
     from .harness.run.runner import default_cache_path
-    from .models.registry import load_model
+    from .harness.scoring.judging.judges import load_judges
 
-    config = resolve(spec)
-    return LLMJudge(load_model(config), config, cache=ResponseCache(default_cache_path(folder)))
+    return load_judges([spec], cache_path=default_cache_path(folder))
 
 
 def step_score(ctx: DemoContext) -> str:

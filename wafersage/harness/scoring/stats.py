@@ -14,11 +14,13 @@ API (used by scoring, the leaderboard and ``wafersage compare``):
 - :func:`holm` — Holm–Bonferroni adjusted p-values
 - :func:`breakdown` — :func:`mean_ci` per group (dimension, defect type, difficulty, category)
 - :func:`detection_rates` — overkill (false alarm) and miss rates of the defect-vs-none decision
+- :func:`interval_alpha` / :func:`alpha_ci` — Krippendorff's alpha (interval) of raters × units, with a wafer CI
 """
 from __future__ import annotations
 
 from typing import Callable, Hashable, Mapping, Sequence
 
+import krippendorff
 import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats as sps
@@ -247,3 +249,29 @@ def detection_rates(says_defect: Sequence[bool], is_defect: Sequence[bool]) -> D
         miss_rate=float((~said[truth]).mean()) if n_defect else None,
         n_normal=n_normal, n_defective=n_defect,
     )
+
+
+def interval_alpha(ratings: np.ndarray) -> float:
+    """Krippendorff's alpha on the interval scale of a raters × units matrix (NaN: no rating), computed by the
+    ``krippendorff`` package; NaN when it is undefined (fewer than two distinct values)."""
+    ratings = np.asarray(ratings, dtype=float)
+    domain = np.unique(ratings[np.isfinite(ratings)])
+    if len(domain) < 2:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=ratings, value_domain=domain, level_of_measurement="interval"))
+
+
+def alpha_ci(ratings: np.ndarray, wafers: Sequence[Hashable], *, n_resamples: int = 500,
+             seed: int = 0) -> Estimate | None:
+    """:func:`interval_alpha` of a raters × units matrix (``wafers``: each unit's wafer) with a percentile CI that
+    resamples wafers, all units of a wafer together; None when alpha is undefined (no units, or a single value).
+    The CI is left out (None) for fewer than two wafers or ``n_resamples`` 0."""
+    ratings = np.asarray(ratings, dtype=float)
+    point = interval_alpha(ratings)
+    if not np.isfinite(point):
+        return None
+    if n_resamples == 0:
+        codes, n_wafers = _wafer_codes(wafers)
+        return Estimate(value=point, low=None, high=None, n=len(codes), n_wafers=n_wafers)
+    return cluster_bootstrap(list(ratings), wafers, lambda *rows: interval_alpha(np.vstack(rows)),
+                             n_resamples=n_resamples, seed=seed)[0]

@@ -1,6 +1,6 @@
 """The LLM judge: any registered model grades answers against the reference and the rubric.
 
-The prompt is the Jinja2 template ``prompts/judge.j2`` (plain text, so no HTML autoescaping; the candidate answer
+The prompt is the Jinja2 template ``judge.j2`` (plain text, so no HTML autoescaping; the candidate answer
 is fenced and labelled as data). The judge replies JSON ``{score, spatial, morphology, root_cause, rationale}``
 on a 0–10 scale; :func:`parse_reply` accepts fenced JSON, text around the object, Python-style single quotes and
 numbers as strings; out-of-range numbers are clamped with a note (or rejected, ``clamp=False``). A reply that
@@ -28,12 +28,12 @@ import jinja2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...models.base import ChatMessage, GenerationParams, Model, ModelRequest
-from ...models.config import ModelConfig
-from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
-from ..run.cache import ResponseCache, cached_generate, output_config
+from ....models.base import ChatMessage, GenerationParams, Model, ModelRequest
+from ....models.config import ModelConfig
+from ....tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
+from ...run.cache import ResponseCache, cached_generate, output_config
 
-TEMPLATE = Path(__file__).with_name("prompts") / "judge.j2"
+TEMPLATE = Path(__file__).with_name("judge.j2")
 FIELDS = ("score", *DIMENSIONS)
 PASS_MARK = 5.0  # a flip is a sample on the other side of this mark than the majority
 #: the turn that re-asks after an unreadable reply: the parse error, then the reply format again
@@ -97,6 +97,7 @@ class JudgeScore(BaseModel):
     samples: list[float] = Field(default_factory=list)
     spread: float | None = None  # standard deviation over samples
     flip_rate: float | None = None  # share of samples on the other side of PASS_MARK than the majority
+    range: float | None = None  # several judges: max - min of their scores (see judges.py)
     n_unparsed: int = 0
     notes: list[str] = Field(default_factory=list)
     judge_id: str
