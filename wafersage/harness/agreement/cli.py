@@ -90,7 +90,8 @@ def agreement_cmd(panel_dir: Path, judge_spec: str | None, wafers: str | None, j
             names = ", ".join(f"{u['item_id']} ({u['source']}: {u['reason']})" for u in rep.unscored[:5])
             console.print(f"[yellow]{rep.n_unscored} answers the {name} scorer could not score:[/] {names}")
     if json_out:
-        payload = result["rule"] | ({"judge": result["judge"]} if judge_spec else {})
+        payload = {"panel": str(panel_dir), "wafers": wafers} | result["rule"] | (
+            {"judge": result["judge"]} if judge_spec else {})
         json_out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
 
