@@ -85,8 +85,8 @@ def judge_mode(mode: str = "overlap"):
 judge_reply = judge_mode("overlap")
 
 
-def judge_yaml(folder, url: str, name: str = "test-judge", extra: str = "") -> str:
+def judge_yaml(folder, url: str, name: str = "test-judge", extra: str = "", model: str = "judge-1") -> str:
     path = folder / f"{name}.yaml"
-    path.write_text(f"name: {name}\nbackend: openai\nbase_url: {url}\nmodel: judge-1\n"
+    path.write_text(f"name: {name}\nbackend: openai\nbase_url: {url}\nmodel: {model}\n"
                     f"api_key_env: WAFERSAGE_TEST_JUDGE_KEY\nmax_retries: 1\ntimeout: 10\n{extra}")
     return str(path)

@@ -100,9 +100,9 @@ def test_page_and_terminal_rank_on_common_items_and_show_coverage(judged, tmp_pa
         cells = re.search(rf'<tr data-model="{row["model"]}">(.*?)</tr>', html, re.S).group(1)
         assert f"{100 * row['judge_coverage']:.0f}%" in cells and f">{row['n_unscored']}<" in cells
     terminal = result.output
-    assert f"judge-ranked on the {len(common)} answers" in terminal and "cov." in terminal
+    assert f"judge-ranked on the {len(common)} answers" in terminal and "judged" in terminal
     for row in board["rows"]:
-        assert re.search(rf"{row['model']}.*\s{100 * row['judge_coverage']:.0f}%\s+{row['n_unscored']}\s", terminal)
+        assert re.search(rf"{row['model']}.*\s{100 * row['judge_coverage']:.0f}% \({row['n_unscored']}\)", terminal)
 
 
 def test_refuse_policy_and_compare_on_common_items(judged, tmp_path):

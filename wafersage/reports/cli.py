@@ -46,19 +46,18 @@ def leaderboard_table(board: Leaderboard) -> Table:
     """The leaderboard as a compact rich table for the terminal (the HTML page has every column)."""
     paid = any(row.cost_per_1000_questions for row in board.rows)
     judged = board.score_kind == "judge"
-    paired = (f"judge-ranked on the {board.n_common} answers every model has a judge score for; cov.: share of a "
-              "model's answers the judge scored, unsc.: answers it could not score\n") if judged else ""
+    paired = (f"judge-ranked on the {board.n_common} answers every model has a judge score for; judged: share of a "
+              "model's answers the judge scored (unscored count)\n") if judged else ""
     table = Table(title=escape(f"{board.bench_name} v{board.bench_version} ({board.split}): {board.score_label}"),
                   box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False,
                   caption=paired + "type: defect-type accuracy; fail: failed calls and missing answers; ≈ tied with "
                           "the row above" + "".join(f"\n⚠ {escape(w)}" for w in board.warnings))
-    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("#", justify="right", no_wrap=True, min_width=2)
     table.add_column("model", no_wrap=True, max_width=24)
     table.add_column("kind", no_wrap=True)
     table.add_column("score (95% CI)", justify="right", no_wrap=True)
     if judged:
-        table.add_column("cov.", justify="right", no_wrap=True)
-        table.add_column("unsc.", justify="right", no_wrap=True)
+        table.add_column("judged", justify="right", no_wrap=True, min_width=8)
     for d in board.dimensions:
         table.add_column({"spatial": "spat.", "root_cause": "cause", "morphology": "morph."}.get(d, d),
                          justify="right", no_wrap=True)
@@ -69,8 +68,8 @@ def leaderboard_table(board: Leaderboard) -> Table:
         dims = [f"{row.dimensions[d].value:.1f}" if row.dimensions.get(d) else "–" for d in board.dimensions]
         cost = (f"{row.cost_per_1000_questions:.2f}",) if paid else ()
         model = escape(row.model) + (" ⚠" if row.flags else "")
-        coverage = (f"{100 * row.judge_coverage:.0f}%" if row.judge_coverage is not None else "–",
-                    str(row.n_unscored) if row.n_unscored is not None else "–") if judged else ()
+        coverage = (f"{100 * row.judge_coverage:.0f}% ({row.n_unscored})" if row.judge_coverage is not None
+                    else "–",) if judged else ()
         table.add_row(f"{row.rank}{'≈' if row.tied_with_above else ''}", model, row.deployment,
                       format_estimate(row.overall, ci=" ({low}–{high})", ci_digits=1), *coverage, *dims, accuracy,
                       *cost, str(row.n_failed))

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, Field
 
+from ..harness.scoring.judging.judges import covered_ratings
+from ..harness.scoring.stats import Estimate, alpha_ci
 from .results import ReportInputError, RunResult, judge_names
 
 #: flagged answers the page lists (all of them are in each run's summary.json)
@@ -85,6 +87,14 @@ def _sampling(identity: dict[str, Any]) -> str:
             f"{settings.get('sample_temperature'):g}")
 
 
+def pooled_alpha(results: Sequence[RunResult], n_judges: int) -> Estimate | None:
+    """The judges' interval Krippendorff's alpha over every model's answers that every judge scored (one unit per
+    model and answer), with a 95% CI resampling wafers (a wafer's answers of every model together)."""
+    rows = [(s.item_id, s.repeat, s.wafer_id, s.judges) for r in results for s in r.scores if s.judges]
+    _, ratings, wafers = covered_ratings(rows, n_judges)
+    return alpha_ci(ratings, wafers)
+
+
 def judges_context(results: Sequence[RunResult], checks: Sequence[JudgeCheck]) -> dict[str, Any] | None:
     """What the page's judge section shows (None when the runs were not judged alike): each judge's identity and
     sampling, each run's coverage and spread, the judges' agreement and flagged answers, and panel checks."""
@@ -107,6 +117,7 @@ def judges_context(results: Sequence[RunResult], checks: Sequence[JudgeCheck]) -
     flagged.sort(key=lambda pair: -pair[1].range)
     several = first.judge_agreement is not None
     return {"judges": judges, "runs": runs, "several": several, "names": names,
+            "pooled": pooled_alpha(results, len(names)) if several else None,
             "combine": (first.judge_identity or {}).get("combine"),
             "disagreement": first.judge_agreement.disagreement if several else None,
             "flagged": flagged[:MAX_FLAGGED_SHOWN], "n_flagged": len(flagged)}

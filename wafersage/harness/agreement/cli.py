@@ -80,7 +80,8 @@ def agreement_cmd(panel_dir: Path, judge_spec: str | None, wafers: str | None, j
     console.print(report_table(rule, f"rule score vs reference grades: {where}"))
     if judge_spec:
         from ..scoring.judging.judges import load_judges
-        [judge] = load_judges([judge_spec], cache_path=cache_path or panel_dir.parent / ".wafersage-cache.sqlite").judges
+        cache = cache_path or panel_dir.parent / ".wafersage-cache.sqlite"
+        [judge] = load_judges([judge_spec], cache_path=cache).judges
         with tqdm(total=len(panel.answers), desc="judging", unit="answer") as bar:
             judged = agreement(judge_rows(panel, judge, bar.update))
         result["judge"] = summary_json(judged) | {"judge": judge.identity}

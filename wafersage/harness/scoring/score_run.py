@@ -33,7 +33,7 @@ from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
 from . import SCORER_VERSION
 from .calibrate import Calibration, CalibrationError
 from .judging.judge import JudgeScore, LLMJudge
-from .judging.judges import JudgeAgreement, JudgePanel, judge_agreement, unscored_reasons
+from .judging.judges import Graded, JudgeAgreement, JudgePanel, judge_agreement, unscored_reasons
 from .answers import scored_answer
 from ..run.records import Sample
 from .rules import RuleConstants, RuleScore, RuleScorer, weighted_overall
@@ -343,7 +343,7 @@ def _score_locked(folder: Path, judge: JudgePanel | None, calibration: Calibrati
     return summary
 
 
-async def _judge(judge: JudgePanel, triples, update, previous) -> list[tuple[JudgeScore, list[JudgeScore]]]:
+async def _judge(judge: JudgePanel, triples, update, previous) -> list[Graded]:
     try:
         return await judge.grade(triples, progress=update, previous=previous)
     finally:

@@ -187,9 +187,9 @@ def _combine(parsed: list[Judgement], unparsed: list[str], judge_id: str) -> Jud
         values = [getattr(p, d) for p in parsed if getattr(p, d) is not None]
         if values:
             dims[d] = float(np.mean(values))
-    return JudgeScore(
+    return JudgeScore(  # the spread of samples less the first: exactly 0 when the samples are equal
         status="scored", score=float(scores.mean()), dimensions=dims, rationale=parsed[0].rationale,
-        samples=scores.tolist(), spread=float(scores.std()) if len(scores) > 1 else None,
+        samples=scores.tolist(), spread=float((scores - scores[0]).std()) if len(scores) > 1 else None,
         flip_rate=float((passed != majority).mean()) if len(scores) > 1 else None,
         n_unparsed=len(unparsed), notes=[n for p in parsed for n in p.notes], judge_id=judge_id,
     )

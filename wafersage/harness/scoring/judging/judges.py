@@ -29,6 +29,8 @@ from .judge import JudgeScore, JudgeSettings, LLMJudge
 from ..stats import Estimate, alpha_ci, mean_ci
 
 Triple = tuple[VQAItem, Rubric, str]
+#: an answer's judge verdict and each judge's verdict (empty for a panel of one)
+Graded = tuple[JudgeScore, list[JudgeScore]]
 
 
 class JudgePanelSettings(BaseModel):
@@ -40,9 +42,6 @@ class JudgePanelSettings(BaseModel):
     disagreement: float = Field(
         3.0, ge=0, le=10, description="flag an answer when its judges' scores differ by more than this many points "
                                       "(0-10 scale)")
-    alpha_resamples: int = Field(
-        500, ge=0, le=10000, description="wafer-bootstrap resamples for the CI of the judges' Krippendorff's alpha "
-                                         "(0: no CI)")
 
 
 class CoverageSettings(BaseModel):
@@ -79,7 +78,8 @@ class JudgeAgreement(BaseModel):
     combine: str = Field(description="mean or median: how the judges' scores make an answer's judge score")
     means: dict[str, Estimate] = Field(description="each judge's mean score on the covered answers, 95% wafer CI")
     alpha: Estimate | None = Field(description="interval Krippendorff's alpha with a 95% CI resampling wafers; none "
-                                               "when undefined (no covered answer, or a single value)")
+                                               "when undefined (no covered answer, or every score the same)")
+    n_covered: int = Field(description="answers every judge scored (the answers alpha and the means are over)")
     disagreement: float = Field(description="the flagging threshold in points")
     n_flagged: int
     flagged: list[FlaggedItem] = Field(description="answers whose judges differ by more than the threshold, "
@@ -123,7 +123,7 @@ class JudgePanel:
         return sum(len(todo) for todo in self._todo(n, previous))
 
     async def grade(self, triples: Sequence[Triple], progress=None,
-                    previous: Sequence[list[JudgeScore] | None] | None = None) -> list[tuple[JudgeScore, list[JudgeScore]]]:
+                    previous: Sequence[list[JudgeScore] | None] | None = None) -> list[Graded]:
         """Per answer: (its judge verdict, each judge's verdict — empty for a panel of one). With ``previous``
         (each answer's earlier verdicts per judge, None for an answer not judged before) only the verdicts that
         are not scored are asked for again, fresh from the endpoint; the scored ones are kept."""
@@ -166,14 +166,21 @@ class JudgePanel:
             await judge.model.aclose()
 
 
+def covered_ratings(rows: Sequence[tuple[str, int, str, Sequence[JudgeScore]]],
+                    n_judges: int) -> tuple[list[tuple[str, int, str, list[float]]], np.ndarray, list[str]]:
+    """The rows (item id, repeat, wafer id, each judge's verdict) every judge scored, as (item, repeat, wafer,
+    scores), their judges × answers score matrix and their wafers."""
+    covered = [(item, repeat, wafer, [v.score for v in verdicts]) for item, repeat, wafer, verdicts in rows
+               if all(v.status == "scored" for v in verdicts)]
+    ratings = np.array([scores for *_, scores in covered], dtype=float).reshape(len(covered), n_judges).T
+    return covered, ratings, [wafer for _, _, wafer, _ in covered]
+
+
 def judge_agreement(rows: Sequence[tuple[str, int, str, Sequence[JudgeScore]]], labels: Sequence[str],
                     settings: JudgePanelSettings) -> JudgeAgreement:
     """Agreement of the judges on ``rows`` = (item id, repeat, wafer id, each judge's verdict) of the answers; only
     answers every judge scored count."""
-    covered = [(item, repeat, wafer, [v.score for v in verdicts]) for item, repeat, wafer, verdicts in rows
-               if all(v.status == "scored" for v in verdicts)]
-    ratings = np.array([scores for *_, scores in covered], dtype=float).reshape(len(covered), len(labels)).T
-    wafers = [wafer for _, _, wafer, _ in covered]
+    covered, ratings, wafers = covered_ratings(rows, len(labels))
     flagged = sorted((FlaggedItem(item_id=item, repeat=repeat, wafer_id=wafer, scores=dict(zip(labels, scores)),
                                   range=max(scores) - min(scores))
                       for item, repeat, wafer, scores in covered if max(scores) - min(scores) > settings.disagreement),
@@ -181,7 +188,7 @@ def judge_agreement(rows: Sequence[tuple[str, int, str, Sequence[JudgeScore]]], 
     return JudgeAgreement(
         judges=list(labels), combine=settings.combine,
         means={label: mean_ci(ratings[j], wafers) for j, label in enumerate(labels)} if covered else {},
-        alpha=alpha_ci(ratings, wafers, n_resamples=settings.alpha_resamples),
+        alpha=alpha_ci(ratings, wafers), n_covered=len(covered),
         disagreement=settings.disagreement, n_flagged=len(flagged), flagged=flagged)
 
 
