@@ -128,8 +128,8 @@ class JudgePanel:
         (each answer's earlier verdicts per judge, None for an answer not judged before) only the verdicts that
         are not scored are asked for again, fresh from the endpoint; the scored ones are kept."""
         todo = self._todo(len(triples), previous)
-        verdicts = [list(p) if p is not None else [None] * len(self.judges) for p in previous] \
-            if previous is not None else [[None] * len(self.judges) for _ in triples]
+        verdicts = [list(p) if p is not None else [None] * len(self.judges)
+                    for p in (previous if previous is not None else [None] * len(triples))]
         fresh = previous is not None
         answers = await asyncio.gather(*(judge.judge_many([triples[i] for i in indices], progress, fresh=fresh)
                                          for judge, indices in zip(self.judges, todo)))
