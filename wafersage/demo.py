@@ -161,7 +161,8 @@ def step_score(ctx: DemoContext) -> str:
 
     for name, folder in ctx.runs.items():
         summary = score_run(folder, judge=_judge(ctx.judge, folder) if ctx.judge else None, progress=False)
-        judged = f", judge {summary.judge.value:.2f}" if summary.judge else ""
+        judged = (f", judge {summary.judge.value:.2f} ({100 * summary.judge_coverage:.0f}% of answers judged)"
+                  if summary.judge else "")
         ctx.console.print(f"  {escape(name)}: rule {summary.rule.value:.2f}{judged}")
     return f"{len(ctx.runs)} runs scored{' with judge ' + ctx.judge if ctx.judge else ' (rules only; add --judge)'}"
 
