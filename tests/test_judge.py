@@ -8,7 +8,7 @@ import pytest
 from judge_server import judge_reply, judge_yaml
 from rule_factory import edge_loc_rubric, item
 from wafersage.harness.run.cache import ResponseCache
-from wafersage.harness.scoring.judge import (
+from wafersage.harness.scoring.judging.judge import (
     JudgeReplyError, JudgeSettings, LLMJudge, parse_reply, render_prompt, template_sha256,
 )
 from wafersage.models.registry import load_model, resolve
@@ -91,3 +91,36 @@ def test_failed_calls_are_unscored_not_zero(judge_setup):
     server.script(["server_error"] * 4)
     (result,) = _judge(make(parse_retries=0), ["The failures are at the edge."])
     assert result.status == "unscored" and "judge call failed" in result.reason
+
+
+def test_a_parse_retry_sends_the_error_and_the_format_so_it_can_succeed(judge_setup):
+    server, make = judge_setup
+    (result,) = _judge(make(parse_retries=1), ["CASE-garbage-once"])
+    assert result.status == "scored" and result.score == 6 and result.n_unparsed == 0
+    first, retry = list(server.payloads)[-2:]
+    assert len(first["messages"]) == 1 and [m["role"] for m in retry["messages"]] == ["user", "assistant", "user"]
+    assert retry["messages"][1]["content"] == "The answer looks fine to me, about a six."
+    assert "no JSON object" in retry["messages"][2]["content"] and '"score": <0-10>' in retry["messages"][2]["content"]
+
+
+def test_samples_ask_above_zero_temperature_and_one_sample_at_zero(judge_setup):
+    server, make = judge_setup
+    _judge(make(samples=3), ["The failures are at the edge."])
+    assert [p["temperature"] for p in list(server.payloads)[-3:]] == [0.7] * 3
+    assert [p["seed"] for p in list(server.payloads)[-3:]] == [0, 1, 2]
+    _judge(make(samples=3, sample_temperature=1.2), ["The failures are at the edge."])
+    assert list(server.payloads)[-1]["temperature"] == 1.2
+    _judge(make(), ["The failures sit at the edge."])
+    assert list(server.payloads)[-1]["temperature"] == 0.0
+    with pytest.raises(ValueError):
+        JudgeSettings(samples=2, sample_temperature=0)
+
+
+def test_an_endpoint_without_temperature_repeats_at_its_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("WAFERSAGE_TEST_JUDGE_KEY", "sk-test")
+    with ChatCompletionsServer(reply=judge_reply) as server:
+        config = resolve(judge_yaml(tmp_path, server.url, extra="omit_params: [temperature]\n"))
+        judge = LLMJudge(load_model(config), config, JudgeSettings(samples=2))
+        _judge(judge, ["The failures are at the edge."])
+    assert not any("temperature" in p for p in server.payloads)
+    assert judge.temperature_sent is False and judge.identity["temperature_sent"] is False

@@ -151,13 +151,10 @@ def step_evaluate(ctx: DemoContext) -> str:
 
 
 def _judge(spec: str, folder: Path):
-    from .harness.run.cache import ResponseCache
-    from .harness.scoring.judge import LLMJudge
     from .harness.run.runner import default_cache_path
-    from .models.registry import load_model
+    from .harness.scoring.judging.judges import load_judges
 
-    config = resolve(spec)
-    return LLMJudge(load_model(config), config, cache=ResponseCache(default_cache_path(folder)))
+    return load_judges([spec], cache_path=default_cache_path(folder))
 
 
 def step_score(ctx: DemoContext) -> str:
@@ -165,7 +162,8 @@ def step_score(ctx: DemoContext) -> str:
 
     for name, folder in ctx.runs.items():
         summary = score_run(folder, judge=_judge(ctx.judge, folder) if ctx.judge else None, progress=False)
-        judged = f", judge {summary.judge.value:.2f}" if summary.judge else ""
+        judged = (f", judge {summary.judge.value:.2f} ({100 * summary.judge_coverage:.0f}% of answers judged)"
+                  if summary.judge else "")
         ctx.console.print(f"  {escape(name)}: rule {summary.rule.value:.2f}{judged}")
     return f"{len(ctx.runs)} runs scored{' with judge ' + ctx.judge if ctx.judge else ' (rules only; add --judge)'}"
 

@@ -1,10 +1,12 @@
 """The regression gate: is a candidate run worse than a base run, beyond an allowed drop, with confidence?
 
 Both runs must be scored on the same benchmark (hash and split) by the same scorer (version and constants), with
-the same calibration (or none) and the same judge (or none); otherwise :class:`~.results.NotComparable`, naming the
+the same calibration (or none) and the same judges (or none); otherwise :class:`~.results.NotComparable`, naming the
 command that rescores both. The metric is the judge score when both were judged, else the rule score (failed calls
-count 0). For the overall score and each rubric dimension the candidate − base difference Δ is taken on the shared
-items and tested one-sided for non-inferiority, H0: Δ ≥ −max_drop against H1: Δ < −max_drop, paired and clustered
+count 0). An answer the judge left unscored has no value, so a judge-gated comparison uses only the items both runs
+have a judge score for; each run's judge coverage is reported, and a run below ``CoverageSettings.min_coverage`` is
+warned about or refused (``on_low``). For the overall score and each rubric dimension the candidate − base
+difference Δ is taken on the shared items and tested one-sided for non-inferiority, H0: Δ ≥ −max_drop against H1: Δ < −max_drop, paired and clustered
 by wafer (:func:`~wafersage.harness.scoring.stats.noninferiority_test`, a paired t-test on wafer totals; its
 docstring says why not the bootstrap). The p-values are Holm-adjusted across the metrics and a metric *regresses*
 when its adjusted p is below alpha, so the chance that a candidate as good as the base fails the gate on any metric
@@ -23,12 +25,13 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from pydantic import BaseModel, Field
 
+from ..harness.scoring.judging.judges import CoverageSettings
 from ..harness.scoring.stats import holm, mcnemar_exact, noninferiority_test
 from ..tasks.bench.schema import DIMENSIONS
 from .tables import markdown_table
 from .results import (
     NotComparable, RunResult, ScoreKind, check_same_benchmark, check_same_scoring, item_correct, item_values,
-    score_label, wafer_of,
+    judge_names, score_label, wafer_of,
 )
 
 #: accuracy metric -> question category whose items are right or wrong
@@ -88,6 +91,9 @@ class Comparison(BaseModel):
     n_candidate_failed: int
     deltas: list[MetricDelta]
     accuracy: list[AccuracyTest] = Field(default_factory=list, description="McNemar tests (do not gate)")
+    base_judge_coverage: float | None = Field(None, description="share of the base's answers with a judge score")
+    candidate_judge_coverage: float | None = Field(None, description="the same for the candidate")
+    warnings: list[str] = Field(default_factory=list, description="judge coverage below the threshold, in words")
 
     @property
     def regressed(self) -> bool:
@@ -103,10 +109,11 @@ def check_comparable(base: RunResult, candidate: RunResult) -> ScoreKind:
         raise NotComparable(f"{judged.folder} was scored with an LLM judge but {plain.folder} without; score both "
                             "with the same --judge (or neither)")
     if base.has_judge and base.summary.judge_identity != candidate.summary.judge_identity:
-        names = [(r.summary.judge_identity or {}).get("name") for r in (base, candidate)]
+        names = [" + ".join(judge_names(r.summary)) for r in (base, candidate)]
         raise NotComparable(
             f"{base.folder} and {candidate.folder} were graded by different judges ({names[0]} vs {names[1]}, "
-            "or other judge settings or prompt template); rescore both with the same --judge")
+            "or other judge settings, prompt templates or ways of combining several judges); rescore both with the "
+            "same --judge options")
     return "judge" if base.has_judge else "rule"
 
 
@@ -133,13 +140,32 @@ def gate(deltas: list[MetricDelta], alpha: float) -> list[MetricDelta]:
     return deltas
 
 
-def compare_runs(base: RunResult, candidate: RunResult, *, max_drop: float = 0.0, alpha: float = 0.05) -> Comparison:
+def coverage_warnings(runs: list[RunResult], coverage: CoverageSettings) -> list[str]:
+    """A judge-gated comparison's runs below the coverage threshold, in words; raises :class:`NotComparable` for
+    them instead when ``coverage.on_low`` is ``refuse``."""
+    low = [r for r in runs if coverage.low(r.summary.judge_coverage)]
+    if low and coverage.on_low == "refuse":
+        judges = "".join(f" --judge {name}" for name in judge_names(low[0].summary))
+        raise NotComparable(
+            f"judge coverage below {100 * coverage.min_coverage:.0f}%: "
+            + ", ".join(f"{r.folder} ({100 * r.summary.judge_coverage:.0f}%)" for r in low)
+            + f"; re-ask the judge for the unscored answers ('wafersage score RUN{judges} --retry-unscored') or "
+              "gate with a warning instead (--on-low-coverage flag)")
+    return [f"LOW JUDGE COVERAGE: {r.name} ({r.folder}) has a judge score for only "
+            f"{100 * r.summary.judge_coverage:.0f}% of its answers ({r.summary.n_judge_unscored} unscored), below "
+            f"{100 * coverage.min_coverage:.0f}%; the gate uses only the items both runs have a judge score for"
+            for r in low]
+
+
+def compare_runs(base: RunResult, candidate: RunResult, *, max_drop: float = 0.0, alpha: float = 0.05,
+                 coverage: CoverageSettings | None = None) -> Comparison:
     """Overall and per-dimension deltas of ``candidate`` against ``base`` (see the module docstring)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if max_drop < 0:
         raise ValueError(f"max_drop must be >= 0 (a drop in points on the 0-10 scale), got {max_drop}")
     kind = check_comparable(base, candidate)
+    warnings = coverage_warnings([base, candidate], coverage or CoverageSettings()) if kind == "judge" else []
     wafers = wafer_of([base, candidate])
     deltas = [found for metric, category in (("overall", None), *((d, d) for d in DIMENSIONS))
               if (found := metric_delta(metric, item_values(base, kind, category),
@@ -153,7 +179,9 @@ def compare_runs(base: RunResult, candidate: RunResult, *, max_drop: float = 0.0
         score_kind=kind, score_label=score_label(kind, base.summary), max_drop=max_drop, alpha=alpha,
         bench_name=base.summary.bench_name, bench_hash=base.summary.bench_hash,
         n_base_failed=base.summary.n_failed, n_candidate_failed=candidate.summary.n_failed,
-        deltas=gate(deltas, alpha), accuracy=accuracy_tests(base, candidate))
+        deltas=gate(deltas, alpha), accuracy=accuracy_tests(base, candidate),
+        base_judge_coverage=base.summary.judge_coverage, candidate_judge_coverage=candidate.summary.judge_coverage,
+        warnings=warnings)
 
 
 def accuracy_tests(base: RunResult, candidate: RunResult) -> list[AccuracyTest]:
@@ -214,11 +242,19 @@ def accuracy_rows(c: Comparison) -> list[list[str]]:
              f"{t.p_value:.3g}", f"{t.p_holm:.3g}", str(t.n_items), result(t)] for t in c.accuracy]
 
 
+def coverage_note(c: Comparison) -> str:
+    if c.score_kind != "judge" or c.base_judge_coverage is None or c.candidate_judge_coverage is None:
+        return ""
+    return (f" Judge coverage: base {100 * c.base_judge_coverage:.1f}%, candidate "
+            f"{100 * c.candidate_judge_coverage:.1f}%; gated on the items both have a judge score for.")
+
+
 def to_markdown(c: Comparison) -> str:
     intro = (f"**{c.candidate}** vs **{c.base}** on {c.bench_name} (`{c.bench_hash[:12]}`), {c.score_label}; "
              f"allowed drop {c.max_drop}; p: one-sided paired t-test on wafer totals of Δ < −{c.max_drop}, Holm "
              f"across the metrics, gate at alpha {c.alpha}; CI {100 * (1 - c.alpha):.0f}% (descriptive). "
-             f"Failed calls: base {c.n_base_failed}, candidate {c.n_candidate_failed}.\n\n")
+             f"Failed calls: base {c.n_base_failed}, candidate {c.n_candidate_failed}."
+             + coverage_note(c) + "".join(f"\n\n⚠ {w}" for w in c.warnings) + "\n\n")
     accuracy = (f"\nRight/wrong items, exact McNemar test (Holm over the accuracy tests; reported, not gated):\n\n"
                 + markdown_table(ACCURACY_HEADER, accuracy_rows(c))) if c.accuracy else ""
     return intro + markdown_table(HEADER, table_rows(c)) + accuracy + f"\n{verdict(c)}\n"
@@ -230,7 +266,10 @@ def to_junit(c: Comparison) -> str:
                        failures=str(sum(d.regressed for d in c.deltas)), errors="0", skipped="0")
     props = ET.SubElement(suite, "properties")
     for name, value in (("base", c.base_folder), ("candidate", c.candidate_folder), ("metric", c.score_label),
-                        ("max_drop", c.max_drop), ("alpha", c.alpha), ("bench_hash", c.bench_hash)):
+                        ("max_drop", c.max_drop), ("alpha", c.alpha), ("bench_hash", c.bench_hash),
+                        ("base_judge_coverage", c.base_judge_coverage),
+                        ("candidate_judge_coverage", c.candidate_judge_coverage),
+                        *(("warning", w) for w in c.warnings)):
         ET.SubElement(props, "property", name=name, value=str(value))
     for d in c.deltas:
         case = ET.SubElement(suite, "testcase", classname=f"wafersage.compare.{c.candidate}", name=d.metric)

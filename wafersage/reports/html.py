@@ -19,6 +19,7 @@ from ..harness.scoring.calibrate import Calibration
 from ..harness.scoring.stats import Estimate, format_estimate
 from .browser import methodology, open_benchmark, sample_data
 from .charts import heatmap_svg, score_cost_svg
+from .judges import judges_context
 from .leaderboard import Leaderboard
 from .results import RunResult
 
@@ -70,6 +71,7 @@ def render_html(board: Leaderboard, results: Sequence[RunResult], *, calibration
         "samples": sample_data(ordered, bench, max_samples),
         "bench_note": bench_note,
         "method": methodology(ordered, bench, calibration),
+        "judging": judges_context(ordered, board.judge_checks),
         "panel": _panel_context(*panel) if panel else None,
         "packages": package_versions(REPORT_PACKAGES),
         "css": Markup((TEMPLATES / "leaderboard.css").read_text(encoding="utf-8")),

@@ -120,12 +120,17 @@ def check_same_benchmark(results: Sequence[RunResult]) -> None:
                                 f"{first.summary.split!r}; evaluate both on the same --split")
 
 
+def judge_names(summary: Summary) -> list[str]:
+    """The names of the judges a run was scored with, in order (empty: no judge)."""
+    return [identity.get("name", "JUDGE") for identity in summary.judges] or (
+        [summary.judge_identity.get("name", "JUDGE")] if summary.judge_identity else [])
+
+
 def rescore_command(results: Sequence[RunResult]) -> str:
-    """The commands that score every run again with this wafersage (and the first run's judge and calibration)."""
+    """The commands that score every run again with this wafersage (and the first run's judges and calibration)."""
     summary = results[0].summary
     options = " --calibration CALIBRATION.json" if summary.calibration_id else ""
-    if summary.judge_identity:
-        options += f" --judge {summary.judge_identity.get('name', 'JUDGE')}"
+    options += "".join(f" --judge {name}" for name in judge_names(summary))
     return " && ".join(f"wafersage score {r.folder}{options}" for r in results)
 
 
@@ -155,7 +160,8 @@ def check_same_scoring(results: Sequence[RunResult]) -> None:
 
 
 def same_judge(results: Sequence[RunResult]) -> bool:
-    """Whether every run was judged, by the same judge (model, settings and prompt template)."""
+    """Whether every run was judged, by the same judges (models, settings and prompt templates, and with several
+    judges how they are combined)."""
     identities = [r.summary.judge_identity for r in results]
     return all(r.has_judge for r in results) and all(i == identities[0] for i in identities)
 
@@ -168,7 +174,11 @@ def headline_kind(results: Sequence[RunResult]) -> ScoreKind:
 def score_label(kind: ScoreKind, summary: Summary) -> str:
     """What the headline number is, in words, so that judge and rule scores are never confused."""
     if kind == "judge":
-        return f"LLM-judge score 0-10 ({(summary.judge_identity or {}).get('name', 'judge')})"
+        names = judge_names(summary)
+        if len(names) > 1:
+            combine = (summary.judge_identity or {}).get("combine", "mean")
+            return f"LLM-judge score 0-10 ({combine} of {len(names)} judges: {', '.join(names)})"
+        return f"LLM-judge score 0-10 ({names[0] if names else 'judge'})"
     if summary.calibration_id:
         return f"rule score 0-10 (calibrated, {summary.calibration_id})"
     return "rule score 0-10 (default constants)"
@@ -185,6 +195,12 @@ def item_scores(result: RunResult, kind: ScoreKind,
             yield _unit(s.item_id, s.repeat), s, (s.rule_score if kind == "rule" else 0.0)
         elif s.judge is not None and s.judge.status == "scored" and s.judge.score is not None:
             yield _unit(s.item_id, s.repeat), s, s.judge.score
+
+
+def common_judged(results: Sequence[RunResult]) -> frozenset[str]:
+    """The unit keys every run has a judge value for (failed calls count 0 and are included): a judge-ranked
+    comparison uses these items only, so every model is measured on the same questions."""
+    return frozenset.intersection(*(frozenset(item_values(r, "judge")) for r in results))
 
 
 def item_values(result: RunResult, kind: ScoreKind, category: str | None = None) -> dict[str, float]:

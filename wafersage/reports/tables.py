@@ -29,7 +29,8 @@ def flat_row(row: Row, board: Leaderboard) -> dict[str, Any]:
     out |= {"latency_p50_s": row.latency_p50_s, "latency_p95_s": row.latency_p95_s, "input_tokens": row.input_tokens,
             "output_tokens": row.output_tokens, "cost_per_1000_questions": row.cost_per_1000_questions,
             "n_items": row.n_items, "n_failed": row.n_failed, "n_missing": row.n_missing,
-            "n_unscored": row.n_unscored, "judge": row.judge_name,
+            "n_unscored": row.n_unscored, "judge_coverage": row.judge_coverage, "n_common": board.n_common,
+            "judge": row.judge_name,
             "bench_name": board.bench_name, "bench_version": row.bench_version, "bench_hash": board.bench_hash,
             "split": board.split, "calibration_id": board.calibration_id, "date": row.date, "folder": row.folder,
             "flags": "; ".join(row.flags)}
@@ -64,16 +65,26 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: 
 
 
 def to_markdown(board: Leaderboard) -> str:
-    header = ["#", "model", "deployment", f"{board.score_kind} score [95% CI]", *board.dimensions,
+    judged = board.score_kind == "judge"
+    header = ["#", "model", "deployment", f"{board.score_kind} score [95% CI]",
+              *(("judge coverage", "unscored") if judged else ()), *board.dimensions,
               "type acc. %", "consistency acc. %", "p50 s", "USD/1k Q", "items", "failed"]
+
+    def coverage(row: Row) -> tuple:
+        if not judged:
+            return ()
+        return (f"{100 * row.judge_coverage:.0f}%" if row.judge_coverage is not None else "–",
+                row.n_unscored if row.n_unscored is not None else "–")
+
     rows = [[f"{row.rank}{' ≈' if row.tied_with_above else ''}", row.model + (" ⚠" if row.flags else ""),
-             row.deployment, format_estimate(row.overall),
+             row.deployment, format_estimate(row.overall), *coverage(row),
              *(format_estimate(row.dimensions.get(d), 1) for d in board.dimensions),
              format_estimate(row.type_accuracy, 0, scale=100), format_estimate(row.consistency_accuracy, 0, scale=100),
              f"{row.latency_p50_s:.3f}" if row.latency_p50_s is not None else "–",
              f"{row.cost_per_1000_questions:.3f}", row.n_items, row.n_failed] for row in board.rows]
+    paired = (f" on the {board.n_common} answers every model has a judge score for" if judged else "")
     title = (f"**{board.bench_name} v{board.bench_version}** ({board.split} split, hash `{board.bench_hash[:12]}`), "
-             f"ranked by {board.score_label}; ≈ = not significantly different from the row above "
+             f"ranked by {board.score_label}{paired}; ≈ = not significantly different from the row above "
              f"(paired test, α = {board.alpha}).\n\n")
     notes = "".join(f"\n⚠ {warning}" for warning in board.warnings)
     return title + markdown_table(header, rows, "lll" + "r" * (len(header) - 3)) + (notes + "\n" if notes else "")

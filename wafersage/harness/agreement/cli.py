@@ -79,8 +79,9 @@ def agreement_cmd(panel_dir: Path, judge_spec: str | None, wafers: str | None, j
     result = {"rule": summary_json(rule := agreement(rule_rows(panel)))}
     console.print(report_table(rule, f"rule score vs reference grades: {where}"))
     if judge_spec:
-        from ..scoring.cli import _judge
-        judge = _judge(judge_spec, 1, False, cache_path or panel_dir.parent / ".wafersage-cache.sqlite")
+        from ..scoring.judging.judges import load_judges
+        cache = cache_path or panel_dir.parent / ".wafersage-cache.sqlite"
+        [judge] = load_judges([judge_spec], cache_path=cache).judges
         with tqdm(total=len(panel.answers), desc="judging", unit="answer") as bar:
             judged = agreement(judge_rows(panel, judge, bar.update))
         result["judge"] = summary_json(judged) | {"judge": judge.identity}
@@ -90,7 +91,8 @@ def agreement_cmd(panel_dir: Path, judge_spec: str | None, wafers: str | None, j
             names = ", ".join(f"{u['item_id']} ({u['source']}: {u['reason']})" for u in rep.unscored[:5])
             console.print(f"[yellow]{rep.n_unscored} answers the {name} scorer could not score:[/] {names}")
     if json_out:
-        payload = result["rule"] | ({"judge": result["judge"]} if judge_spec else {})
+        payload = {"panel": str(panel_dir), "wafers": wafers} | result["rule"] | (
+            {"judge": result["judge"]} if judge_spec else {})
         json_out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
 

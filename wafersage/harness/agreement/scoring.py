@@ -58,7 +58,7 @@ def rule_rows(panel: Panel, constants: RuleConstants | None = None) -> list[Scor
 
 
 def judge_rows(panel: Panel, judge, progress: Callable[[int], None] | None = None) -> list[Scored]:
-    """Every panel answer graded by ``judge`` (an :class:`~wafersage.harness.scoring.judge.LLMJudge`)."""
+    """Every panel answer graded by ``judge`` (an :class:`~wafersage.harness.scoring.judging.judge.LLMJudge`)."""
     todo, rows = [], []
     for answer in panel.answers:
         item = panel.items[answer.item_id]

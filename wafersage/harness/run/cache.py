@@ -171,13 +171,14 @@ class ResponseCache:
 
 
 async def cached_generate(cache: ResponseCache | None, model: Model, config: ModelConfig, request: ModelRequest,
-                          repeat: int = 0) -> tuple[ModelResponse, bool]:
+                          repeat: int = 0, *, refresh: bool = False) -> tuple[ModelResponse, bool]:
     """One request through the cache: the cached answer if there is one, else the model's, cached when ok.
 
     Returns the response and whether it came from the cache; with no cache, every call goes to the model.
+    ``refresh`` asks the model even when an answer is cached (and caches the new one when it is ok).
     """
     key = cache.key(config, request, repeat) if cache is not None else None
-    if key is not None and (hit := cache.get(key)) is not None:
+    if key is not None and not refresh and (hit := cache.get(key)) is not None:
         return hit, True
     [response] = await model.generate([request])
     if key is not None:

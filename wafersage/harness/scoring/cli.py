@@ -1,5 +1,8 @@
 """``wafersage score``, and the run-folder half of ``wafersage calibrate`` (the command lives in
-:mod:`wafersage.harness.agreement.cli`, which adds graded panels)."""
+:mod:`wafersage.harness.agreement.cli`, which adds graded panels).
+
+Exit codes of ``score``: 0 scored; 1 scored, but the judge scored less than ``--min-judge-coverage`` of the answers
+(the files are written; ``--retry-unscored`` re-asks the rest), or an input is unusable; 2 usage errors."""
 from __future__ import annotations
 
 import asyncio
@@ -9,18 +12,18 @@ from pathlib import Path
 import click
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
 from ...models.config import ModelConfigError
-from ...models.registry import load_model, resolve
 from ...tasks.bench.folder import BenchmarkError
 from .answers import scored_answer
-from ..run.cache import ResponseCache
 from .calibrate import (Calibration, CalibrationConfig, CalibrationError, FeatureTable, calibrate as fit,
                         load_calibration)
 from .calibrate import save_calibration
-from .judge import JudgeSettings, LLMJudge
+from .judging.judge import JudgeSettings
+from .judging.judges import CoverageSettings, JudgePanel, JudgePanelSettings, load_judges
 from .rules import RuleScorer
 from ..run.folder import RunFolderError, load_run
 from ..run.runner import default_cache_path
@@ -30,12 +33,9 @@ from .stats import format_estimate
 _ERRORS = (BenchmarkError, CalibrationError, ModelConfigError, RunFolderError, ScoringError)
 
 
-def _judge(spec: str | None, samples: int, json_schema: bool, cache_path: Path) -> LLMJudge | None:
-    if spec is None:
-        return None
-    config = resolve(spec)
-    settings = JudgeSettings(samples=samples, json_schema=json_schema)
-    return LLMJudge(load_model(config), config, settings, ResponseCache(cache_path))
+def _help(settings: type, field: str) -> str:
+    """An option's help: the settings field's description (one text for the code, the CLI and the docs)."""
+    return settings.model_fields[field].description
 
 
 def _fmt(estimate) -> str:
@@ -57,6 +57,15 @@ def _print_summary(summary: Summary, folder: Path) -> None:
             ("items / failed (of which missing) / judge unscored",
              f"{summary.n_items} / {summary.n_failed} ({summary.n_missing}) / "
              f"{'-' if summary.n_judge_unscored is None else summary.n_judge_unscored}")]
+    if summary.judge_coverage is not None:
+        rows.append(("judge coverage (answers with a judge score)", f"{100 * summary.judge_coverage:.1f}%"))
+    if summary.judge_spread_mean is not None:
+        rows.append(("judge spread (SD over samples) / flip rate",
+                     f"{summary.judge_spread_mean:.2f} / {summary.judge_flip_rate:.2f}"))
+    if (agreement := summary.judge_agreement) is not None:
+        rows += [(f"  judge {name}", _fmt(mean)) for name, mean in agreement.means.items()]
+        rows += [("judges' Krippendorff's alpha (interval)", _fmt(agreement.alpha)),
+                 (f"answers the judges disagree on (> {agreement.disagreement:g} points)", str(agreement.n_flagged))]
     for name, value in rows:
         table.add_row(name, value)
     console = Console()
@@ -66,49 +75,87 @@ def _print_summary(summary: Summary, folder: Path) -> None:
 
 @click.command("score")
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--judge", "judge_spec", default=None, help="LLM judge: a registered model name, YAML file or hf:PATH")
+@click.option("--judge", "judge_specs", multiple=True,
+              help="LLM judge: a registered model name, YAML file or hf:PATH; repeat for several judges (an answer "
+                   "is judge-scored when every judge scored it)")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="calibration.json from 'wafersage calibrate'; item scores then use its constants")
 @click.option("--judge-samples", type=click.IntRange(1, 20), default=1, show_default=True,
-              help="judgements per item (>1 reports spread and flip rate)")
+              help="judgements per item and judge (>1 reports spread and flip rate)")
+@click.option("--judge-sample-temperature", type=click.FloatRange(0, 2, min_open=True),
+              default=JudgeSettings().sample_temperature, show_default=True,
+              help=_help(JudgeSettings, "sample_temperature"))
 @click.option("--judge-json-schema/--no-judge-json-schema", default=False, show_default=True,
               help="ask the judge endpoint for response_format json_schema (where supported)")
+@click.option("--judge-combine", type=click.Choice(["mean", "median"]), default=JudgePanelSettings().combine,
+              show_default=True, help=_help(JudgePanelSettings, "combine"))
+@click.option("--judge-disagreement", type=click.FloatRange(0, 10), default=JudgePanelSettings().disagreement,
+              show_default=True, help=_help(JudgePanelSettings, "disagreement"))
+@click.option("--min-judge-coverage", type=click.FloatRange(0, 1), default=CoverageSettings().min_coverage,
+              show_default=True, help=_help(CoverageSettings, "min_coverage"))
+@click.option("--retry-unscored", is_flag=True, default=False,
+              help="keep the judge verdicts of this folder's last scoring and ask the same judges again only for "
+                   "the answers they left unscored")
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None,
               help="judge response cache (default: next to the run folder)")
-def score(run: Path, judge_spec: str | None, calibration: Path | None, judge_samples: int, judge_json_schema: bool,
-          cache_path: Path | None) -> None:
-    """Score a run folder: rule metrics (and an LLM judge) -> RUN/scores.jsonl and RUN/summary.json."""
+def score(run: Path, judge_specs: tuple[str, ...], calibration: Path | None, judge_samples: int,
+          judge_sample_temperature: float, judge_json_schema: bool, judge_combine: str, judge_disagreement: float,
+          min_judge_coverage: float, retry_unscored: bool, cache_path: Path | None) -> None:
+    """Score a run folder: rule metrics (and LLM judges) -> RUN/scores.jsonl and RUN/summary.json."""
+    if retry_unscored and not judge_specs:
+        raise click.UsageError("--retry-unscored re-asks the judges: give the same --judge options as before")
     try:
         calib = load_calibration(calibration) if calibration else None
-        judge = _judge(judge_spec, judge_samples, judge_json_schema, cache_path or default_cache_path(run))
+        judge = load_judges(
+            judge_specs, JudgeSettings(samples=judge_samples, sample_temperature=judge_sample_temperature,
+                                       json_schema=judge_json_schema),
+            JudgePanelSettings(combine=judge_combine, disagreement=judge_disagreement),
+            cache_path or default_cache_path(run)) if judge_specs else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", IncompleteRunWarning)  # said below, in words, with the fix
-            summary = score_run(run, judge=judge, calibration=calib, calibration_path=str(calibration))
+            summary = score_run(run, judge=judge, calibration=calib, calibration_path=str(calibration),
+                                retry_unscored=retry_unscored)
     except _ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     _print_summary(summary, run)
+    errors = Console(stderr=True)
     if summary.n_missing:
-        Console(stderr=True).print(
+        errors.print(
             f"[bold yellow]warning:[/] incomplete run: {summary.n_missing} of {summary.n_expected} expected answers "
             f"are missing and count as failed (0). Rerun the same 'wafersage eval' command on {run} to finish it, "
             "then score again.", highlight=False)
     if summary.n_extra:
-        Console(stderr=True).print(
+        errors.print(
             f"note: {summary.n_extra} answers in {run} lie outside the run's selection (an earlier 'wafersage eval' "
             "with a larger --limit or more --repeats); they are kept but not scored.", highlight=False)
+    if judge is not None and CoverageSettings(min_coverage=min_judge_coverage).low(summary.judge_coverage):
+        errors.print(low_coverage_message(summary, judge_specs, run, min_judge_coverage), highlight=False)
+        raise SystemExit(1)
 
 
-async def _judge_all(judge, triples, progress):
+def low_coverage_message(summary: Summary, judge_specs: tuple[str, ...], run: Path, threshold: float) -> str:
+    """Why ``score`` fails below the coverage threshold, the commonest reasons and the command that re-asks."""
+    reasons = "; ".join(f"{n}x {escape(reason)}" for reason, n in summary.judge_unscored_reasons.items())
+    again = " ".join(f"--judge {spec}" for spec in judge_specs)
+    return (f"[bold red]judge coverage too low:[/] the judge scored {100 * summary.judge_coverage:.1f}% of the "
+            f"answers ({summary.n_judge_unscored} unscored; {reasons}), below --min-judge-coverage "
+            f"{100 * threshold:.0f}%. Its score would rank this run on other items than complete runs. Re-ask the "
+            f"unscored answers: 'wafersage score {run} {again} --retry-unscored' (same judge options), or lower "
+            "--min-judge-coverage knowingly.")
+
+
+async def _judge_all(judge: JudgePanel, triples, progress):
     try:
-        return await judge.judge_many(triples, progress=progress)
+        return [verdict for verdict, _ in await judge.grade(triples, progress=progress)]
     finally:
-        await judge.model.aclose()
+        await judge.aclose()
 
 
 def calibrate_runs(runs: tuple[Path, ...], judge_spec: str, config: CalibrationConfig, judge_samples: int = 1,
                    cache_path: Path | None = None) -> tuple[Calibration, int]:
     """Judge every answered sample of ``runs`` and fit the constants to the grades: (calibration, n unscored)."""
-    judge = _judge(judge_spec, judge_samples, False, cache_path or default_cache_path(runs[0]))
+    judge = load_judges([judge_spec], JudgeSettings(samples=judge_samples),
+                        cache_path=cache_path or default_cache_path(runs[0]))
     triples, answered, scorers, bench_hash = [], [], {}, None
     for folder in runs:
         run = load_run(folder)

@@ -2,7 +2,11 @@
 
 A sample whose model call failed is ``failed``: it is counted (``n_failed``) and enters the headline means as 0
 (``rule``), while ``rule_answered`` averages the answered items only — both are reported, nothing is silently 0.
-A judge reply that cannot be parsed leaves the item's judge score ``unscored`` (counted, never a low score).
+A judge reply that cannot be parsed (or a judge call that failed) leaves the item's judge score ``unscored``
+(counted, never a low score); ``judge_coverage`` is the share of answers with a judge score, and
+``retry_unscored`` re-asks only the unscored ones, keeping the verdicts already in ``scores.jsonl``. With several
+judges (:class:`~.judges.JudgePanel`) an answer is scored when every judge scored it, each judge's verdict is kept
+and the summary reports their agreement.
 With a calibration file the item scores use its constants and the summary also gives the default-constant means.
 
 An interrupted run lacks samples: every item and repeat of its selection (``run.json``'s ``item_ids`` ×
@@ -28,7 +32,8 @@ from ...tasks.bench.folder import Benchmark
 from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
 from . import SCORER_VERSION
 from .calibrate import Calibration, CalibrationError
-from .judge import JudgeScore, LLMJudge
+from .judging.judge import JudgeScore, LLMJudge
+from .judging.judges import Graded, JudgeAgreement, JudgePanel, judge_agreement, unscored_reasons
 from .answers import scored_answer
 from ..run.records import Sample
 from .rules import RuleConstants, RuleScore, RuleScorer, weighted_overall
@@ -56,6 +61,8 @@ class ItemScore(BaseModel):
     rule_score: float = 0.0  # 0–10; 0 for a failed sample
     rule_score_default: float | None = None  # default constants, when a calibration is active
     judge: JudgeScore | None = None
+    judges: list[JudgeScore] = Field(default_factory=list, description="each judge's verdict with several judges "
+                                                                       "('judge' is their combination)")
     missing: bool = Field(False, description="no sample: the run stopped before this item (a failed score)")
 
 
@@ -74,7 +81,12 @@ class Summary(BaseModel):
     n_expected: int | None = Field(None, description="samples the run's selection expects (n_items x repeats)")
     n_extra: int = Field(0, description="samples outside the run's selection (an earlier command's larger --limit "
                                         "or more --repeats), kept in the folder but not scored")
-    n_judge_unscored: int | None = None
+    n_judge_unscored: int | None = Field(None, description="answered samples without a judge score (a judge call "
+                                                           "failed or its reply was unreadable; None: no judge)")
+    judge_coverage: float | None = Field(None, description="share of the answered samples with a judge score (from "
+                                                          "every judge); None without a judge or answers")
+    judge_unscored_reasons: dict[str, int] = Field(default_factory=dict,
+                                                   description="the most common reasons for unscored answers, counted")
     rule: Estimate = Field(description="mean rule score 0–10, failures as 0, active constants")
     rule_answered: Estimate | None = Field(None, description="the same over answered samples only")
     rule_default: Estimate | None = Field(None, description="default constants, when calibrated")
@@ -101,8 +113,15 @@ class Summary(BaseModel):
     scorer_version: str | None = Field(None, description="harness.scoring.SCORER_VERSION of the scorer that wrote "
                                                          "this summary; none from a wafersage before it existed")
     calibration_id: str | None = None
-    judge_identity: dict | None = None
-    judge_template_sha256: str | None = None
+    judge_identity: dict | None = Field(None, description="the judge (or, with several, the panel: their identities, "
+                                                         "combine and disagreement threshold)")
+    judges: list[dict] = Field(default_factory=list, description="every judge's identity: model config without "
+                                                                 "secrets, settings, temperature_sent, prompt "
+                                                                 "template and its sha256")
+    judge_template_sha256: str | None = Field(None, description="sha256 of the judge prompt template, when every "
+                                                                "judge used the same one")
+    judge_agreement: JudgeAgreement | None = Field(None, description="several judges: per-judge means, "
+                                                                    "Krippendorff's alpha, flagged answers")
 
 
 class ScoringError(ValueError):
@@ -186,8 +205,26 @@ def _estimate_of(scores: list[ItemScore], value) -> Estimate | None:
     return mean_ci([v for v, _ in rows], [w for _, w in rows]) if rows else None
 
 
+def _judge_fields(answered: list[ItemScore], judge: JudgePanel | None) -> dict:
+    """The summary's judge coverage, identities and (several judges) agreement."""
+    if judge is None:
+        return {}
+    verdicts = [s.judge for s in answered if s.judge is not None]
+    templates = {i["template_sha256"] for i in judge.identities}
+    several = len(judge.judges) > 1
+    return {
+        "n_judge_unscored": sum(v.status != "scored" for v in verdicts),
+        "judge_coverage": sum(v.status == "scored" for v in verdicts) / len(answered) if answered else None,
+        "judge_unscored_reasons": unscored_reasons(verdicts),
+        "judge_identity": judge.identity, "judges": judge.identities,
+        "judge_template_sha256": templates.pop() if len(templates) == 1 else None,
+        "judge_agreement": judge_agreement([(s.item_id, s.repeat, s.wafer_id, s.judges) for s in answered],
+                                           judge.labels, judge.settings) if several else None,
+    }
+
+
 def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants,
-              calibration: Calibration | None, judge: LLMJudge | None, *, n_extra: int = 0) -> Summary:
+              calibration: Calibration | None, judge: JudgePanel | None, *, n_extra: int = 0) -> Summary:
     wafers = [s.wafer_id for s in scores]
     answered = [s for s in scores if s.status == "scored"]
     rubric_items = [s for s in scores if s.category in DIMENSIONS]
@@ -204,7 +241,6 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         bench_hash=bench.hash, split=info.split, n_items=len({s.item_id for s in scores}), n_samples=len(scores),
         n_failed=len(scores) - len(answered), n_missing=sum(s.missing for s in scores),
         n_expected=info.n_items * info.repeats, n_extra=n_extra,
-        n_judge_unscored=sum(1 for s in answered if s.judge and s.judge.status == "unscored") if judge else None,
         rule=mean_ci([s.rule_score for s in scores], wafers),
         rule_answered=_estimate_of(answered, lambda s: s.rule_score),
         rule_default=_estimate_of(scores, lambda s: s.rule_score_default if s.status == "scored" else 0.0)
@@ -233,21 +269,45 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         cost_per_1000_questions=1000.0 * usage.cost_usd / max(sum(not s.missing for s in scores), 1),
         constants=constants, constants_sha256=constants_sha256(constants), scorer_version=SCORER_VERSION,
         calibration_id=calibration.id if calibration else None,
-        judge_identity=judge.identity if judge else None,
-        judge_template_sha256=judge.identity["template_sha256"] if judge else None,
+        **_judge_fields(answered, judge),
     )
 
 
-def score_run(folder: str | Path, *, judge: LLMJudge | None = None, calibration: Calibration | None = None,
-              calibration_path: str = "calibration", progress: bool = True) -> Summary:
-    """Score every sample of a run folder (rules, and the judge when given); writes scores.jsonl and summary.json.
-    Holds the folder's lock meanwhile, so no eval or other scoring works on it at the same time."""
+def score_run(folder: str | Path, *, judge: JudgePanel | LLMJudge | None = None,
+              calibration: Calibration | None = None, calibration_path: str = "calibration", progress: bool = True,
+              retry_unscored: bool = False) -> Summary:
+    """Score every sample of a run folder (rules, and the judge or judges when given); writes scores.jsonl and
+    summary.json. ``retry_unscored`` keeps the judge verdicts of the folder's earlier scoring by the same judges and
+    asks again only for those that are not scored. Holds the folder's lock meanwhile, so no eval or other scoring
+    works on it at the same time."""
+    panel = JudgePanel([judge]) if isinstance(judge, LLMJudge) else judge
     with folder_lock(folder):
-        return _score_locked(Path(folder), judge, calibration, calibration_path, progress)
+        return _score_locked(Path(folder), panel, calibration, calibration_path, progress, retry_unscored)
 
 
-def _score_locked(folder: Path, judge: LLMJudge | None, calibration: Calibration | None, calibration_path: str,
-                  progress: bool) -> Summary:
+def previous_verdicts(folder: Path, judge: JudgePanel) -> dict[tuple[str, int, str], list[JudgeScore]]:
+    """Each judge's verdicts from the folder's earlier scoring, by (item, repeat, answer); refuses another judge."""
+    summary_path = folder / SUMMARY
+    if not summary_path.exists() or not (folder / SCORES).exists():
+        raise ScoringError(f"{folder}: --retry-unscored needs an earlier judged scoring; run 'wafersage score "
+                           f"{folder} --judge ...' first")
+    earlier = Summary.model_validate_json(summary_path.read_bytes()).judge_identity
+    if earlier != judge.identity:
+        name = (earlier or {}).get("name", "no judge")
+        raise ScoringError(f"{folder} was judged by {name} (or other judge settings), not {judge.identity['name']}; "
+                           "--retry-unscored re-asks the same judges only: give the same --judge options and "
+                           "settings, or drop --retry-unscored to judge every answer anew")
+    verdicts = {}
+    for line in (folder / SCORES).read_bytes().splitlines():
+        if line.strip():
+            s = ItemScore.model_validate_json(line)
+            if s.judge is not None:
+                verdicts[(s.item_id, s.repeat, s.answer)] = s.judges or [s.judge]
+    return verdicts
+
+
+def _score_locked(folder: Path, judge: JudgePanel | None, calibration: Calibration | None, calibration_path: str,
+                  progress: bool, retry_unscored: bool) -> Summary:
     run = load_run(folder)
     bench = load_bench_for(run)
     _check_calibration(calibration, bench, calibration_path)
@@ -268,18 +328,23 @@ def _score_locked(folder: Path, judge: LLMJudge | None, calibration: Calibration
         answered = [s for s in scores if s.status == "scored"]
         triples: list[tuple[VQAItem, Rubric, str]] = [
             (items[s.item_id], bench.rubrics[s.wafer_id], scored_answer(s.answer)) for s in answered]
-        with tqdm(total=len(triples), desc="judging", unit="item", disable=not progress) as bar:
-            verdicts = asyncio.run(_judge(judge, triples, bar.update))
-        for s, verdict in zip(answered, verdicts):
-            s.judge = verdict
+        previous = None
+        if retry_unscored:
+            earlier = previous_verdicts(folder, judge)
+            previous = [earlier.get((s.item_id, s.repeat, s.answer)) for s in answered]
+        total = judge.n_requests(len(triples), previous)
+        with tqdm(total=total, desc="judging", unit="verdict", disable=not progress) as bar:
+            verdicts = asyncio.run(_judge(judge, triples, bar.update, previous))
+        for s, (verdict, per_judge) in zip(answered, verdicts):
+            s.judge, s.judges = verdict, per_judge
     atomic_write(folder / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in scores))
     summary = summarise(run, bench, scores, constants, calibration, judge, n_extra=n_extra)
     atomic_write(folder / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
     return summary
 
 
-async def _judge(judge: LLMJudge, triples, update) -> list[JudgeScore]:
+async def _judge(judge: JudgePanel, triples, update, previous) -> list[Graded]:
     try:
-        return await judge.judge_many(triples, progress=update)
+        return await judge.grade(triples, progress=update, previous=previous)
     finally:
-        await judge.model.aclose()
+        await judge.aclose()

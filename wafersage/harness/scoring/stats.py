@@ -14,11 +14,13 @@ API (used by scoring, the leaderboard and ``wafersage compare``):
 - :func:`holm` — Holm–Bonferroni adjusted p-values
 - :func:`breakdown` — :func:`mean_ci` per group (dimension, defect type, difficulty, category)
 - :func:`detection_rates` — overkill (false alarm) and miss rates of the defect-vs-none decision
+- :func:`interval_alpha` / :func:`alpha_ci` — Krippendorff's alpha (interval) of raters × units, with a wafer CI
 """
 from __future__ import annotations
 
 from typing import Callable, Hashable, Mapping, Sequence
 
+import krippendorff
 import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats as sps
@@ -247,3 +249,63 @@ def detection_rates(says_defect: Sequence[bool], is_defect: Sequence[bool]) -> D
         miss_rate=float((~said[truth]).mean()) if n_defect else None,
         n_normal=n_normal, n_defective=n_defect,
     )
+
+
+def interval_alpha(ratings: np.ndarray) -> float:
+    """Krippendorff's alpha on the interval scale of a raters × units matrix (NaN: no rating), computed by the
+    ``krippendorff`` package; NaN when it is undefined (fewer than two distinct values)."""
+    ratings = np.asarray(ratings, dtype=float)
+    domain = np.unique(ratings[np.isfinite(ratings)])
+    if len(domain) < 2:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=ratings, value_domain=domain, level_of_measurement="interval"))
+
+
+def _alpha_sums(ratings: np.ndarray) -> np.ndarray:
+    """Per unit with two or more ratings (the pairable ones): m, Σv, Σv² and Σ_{i≠j}(v_i − v_j)² / (m − 1)."""
+    present = np.isfinite(ratings)
+    m = present.sum(axis=0)
+    v = np.where(present, ratings, 0.0)
+    s1, s2 = v.sum(axis=0), (v * v).sum(axis=0)
+    pairable = m >= 2
+    within = (2 * m * s2 - 2 * s1 * s1)[pairable] / (m[pairable] - 1)
+    return np.stack([m[pairable], s1[pairable], s2[pairable], within], axis=1).astype(float)
+
+
+def _alpha_from_sums(total: np.ndarray) -> np.ndarray:
+    """Interval alpha from summed unit statistics (last axis: n, S1, S2, W): 1 − (n − 1)·W / (2n·S2 − 2·S1²)."""
+    n, s1, s2, within = np.moveaxis(total, -1, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 - (n - 1) * within / (2 * n * s2 - 2 * s1 * s1)
+
+
+def alpha_ci(ratings: np.ndarray, wafers: Sequence[Hashable], *, n_resamples: int = DEFAULT_RESAMPLES,
+             seed: int = 0) -> Estimate | None:
+    """:func:`interval_alpha` of a raters × units matrix (``wafers``: each unit's wafer) with a 95% percentile CI
+    that resamples wafers, all units of a wafer together; None when alpha is undefined (no units, or a single value);
+    the CI is left out (None) for fewer than two wafers or ``n_resamples`` 0.
+
+    The point is the ``krippendorff`` package's value. The resamples use the interval metric's closed form
+    (:func:`_alpha_from_sums`, per-wafer sums of each unit's size, Σv, Σv² and within-unit squared differences),
+    which equals the package's value on any data (tested) at a tiny fraction of the cost: the package builds a
+    coincidence matrix over every distinct score (360 answers with 92 distinct mean scores: 22 ms a call, 11 s
+    for 500 resamples; the closed form: a few ms for all). A resample in which alpha is undefined (every value the
+    same) is left out of the percentiles."""
+    ratings = np.asarray(ratings, dtype=float)
+    point = interval_alpha(ratings)
+    if not np.isfinite(point):
+        return None
+    codes, n_wafers = _wafer_codes(wafers)
+    if n_wafers < 2 or n_resamples == 0:
+        return Estimate(value=point, low=None, high=None, n=len(codes), n_wafers=n_wafers)
+    units = _alpha_sums(ratings)
+    pairable = np.isfinite(ratings).sum(axis=0) >= 2
+    per_wafer = np.stack([np.bincount(codes[pairable], units[:, k], n_wafers) for k in range(4)], axis=1)
+
+    picks = np.random.default_rng(seed).integers(0, n_wafers, (n_resamples, n_wafers))
+    alphas = _alpha_from_sums(per_wafer[picks].sum(axis=1))
+    alphas = alphas[np.isfinite(alphas)]
+    tail = 100 * (1 - CONFIDENCE) / 2
+    low, high = np.percentile(alphas, [tail, 100 - tail]) if alphas.size else (None, None)
+    return Estimate(value=point, low=None if low is None else float(low), high=None if high is None else float(high),
+                    n=len(codes), n_wafers=n_wafers)

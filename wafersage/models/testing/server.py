@@ -8,7 +8,8 @@ Faults are deterministic for a seed: the kind of the n-th attempt of a given req
 (seed, body, n), so it does not depend on arrival order; :meth:`ChatCompletionsServer.script` forces the kinds of
 the next requests instead. Replies come from a ``reply`` function (``payload -> str | dict``; a dict is sent as
 JSON text, for judge tests), else ``reply_text``, else an echo of the last user text (JSON ``{"echo": ...}`` when the
-request asks for a JSON ``response_format``).
+request asks for a JSON ``response_format``). A reply function that raises :class:`ReplyStatus` answers that HTTP
+error instead (a judge with no grade for an item: 404), counted as ``http_<status>``.
 
 Run it three ways: ``with ChatCompletionsServer(...) as server`` (a background thread), ``async with`` (the current
 event loop), or ``python -m wafersage.models.testing.server --port 0 --latency-ms 100`` (prints its base URL).
@@ -34,6 +35,14 @@ TOKENS_PER_IMAGE = 85  # a fixed image cost, like OpenAI's low-detail rule
 LISTEN_BACKLOG = 4096
 
 Reply = Callable[[dict[str, Any]], "str | dict[str, Any]"]
+
+
+class ReplyStatus(Exception):
+    """Raised by a reply function: answer the request with this HTTP error status and message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 class ServerSettings(BaseModel):
@@ -200,7 +209,11 @@ class ChatCompletionsServer:
                                    {"Retry-After": f"{self.settings.retry_after_s:g}"})
             if kind == "server_error":
                 return self._error(500, "internal error (injected)", "server_error")
-            data = json.dumps(self._completion(payload)).encode()
+            try:
+                data = json.dumps(self._completion(payload)).encode()
+            except ReplyStatus as exc:
+                self.counts[f"http_{exc.status}"] += 1
+                return self._error(exc.status, exc.message, "reply_error")
             if kind == "truncated":
                 data = data[: len(data) // 2]
             return web.Response(body=data, content_type="application/json")

@@ -1,13 +1,17 @@
 """The LLM judge: any registered model grades answers against the reference and the rubric.
 
-The prompt is the Jinja2 template ``prompts/judge.j2`` (plain text, so no HTML autoescaping; the candidate answer
+The prompt is the Jinja2 template ``judge.j2`` (plain text, so no HTML autoescaping; the candidate answer
 is fenced and labelled as data). The judge replies JSON ``{score, spatial, morphology, root_cause, rationale}``
 on a 0–10 scale; :func:`parse_reply` accepts fenced JSON, text around the object, Python-style single quotes and
 numbers as strings; out-of-range numbers are clamped with a note (or rejected, ``clamp=False``). A reply that
-cannot be parsed is re-asked ``parse_retries`` times and then leaves the item ``unscored`` with the reason —
-never a low score. ``samples`` > 1 asks several times (seed + sample index) and reports mean, spread and flip
-rate. Calls go through the runner's :class:`~wafersage.harness.run.cache.ResponseCache`. Every score carries the
-judge identity (model config without secrets, parameters, sha256 of the template).
+cannot be parsed is re-asked ``parse_retries`` times — each time with the unreadable reply and a turn naming the
+parse error and repeating the reply format, so the new request can succeed where the old one failed — and then
+leaves the item ``unscored`` with the reason, never a low score. ``samples`` > 1 asks several times (seed + sample
+index) at ``sample_temperature`` (above 0, so the samples can differ) and reports mean, spread and flip rate; an
+endpoint whose config omits ``temperature`` (``omit_params``) repeats at its provider's default, which the
+identity records (``temperature_sent``). Calls go through the runner's
+:class:`~wafersage.harness.run.cache.ResponseCache`. Every score carries the judge identity (model config without
+secrets, parameters, sha256 of the template). Several judges together: :mod:`.judges`.
 """
 from __future__ import annotations
 
@@ -24,14 +28,18 @@ import jinja2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...models.base import ChatMessage, GenerationParams, Model, ModelRequest
-from ...models.config import ModelConfig
-from ...tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
-from ..run.cache import ResponseCache, cached_generate, output_config
+from ....models.base import ChatMessage, GenerationParams, Model, ModelRequest
+from ....models.config import ModelConfig
+from ....tasks.bench.schema import DIMENSIONS, Rubric, VQAItem
+from ...run.cache import ResponseCache, cached_generate, output_config
 
-TEMPLATE = Path(__file__).with_name("prompts") / "judge.j2"
+TEMPLATE = Path(__file__).with_name("judge.j2")
 FIELDS = ("score", *DIMENSIONS)
 PASS_MARK = 5.0  # a flip is a sample on the other side of this mark than the majority
+#: the turn that re-asks after an unreadable reply: the parse error, then the reply format again
+FORMAT_REMINDER = ("Your reply could not be read: {error}. Reply again with ONLY one JSON object and no other text, "
+                   'exactly in this form: {{"score": <0-10>, "spatial": <0-10>, "morphology": <0-10>, '
+                   '"root_cause": <0-10>, "rationale": "<one or two sentences>"}}')
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
 JUDGE_SCHEMA: dict[str, Any] = {
@@ -49,13 +57,22 @@ JUDGE_SCHEMA: dict[str, Any] = {
 class JudgeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     samples: int = Field(1, ge=1, le=20, description="judgements per item; >1 reports spread and flip rate")
-    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature of the judge")
+    temperature: float = Field(0.0, ge=0, le=2, description="temperature of a single judgement (samples = 1)")
+    sample_temperature: float = Field(
+        0.7, gt=0, le=2, description="temperature of each judgement when samples > 1, so that the samples can differ "
+                                     "and spread and flip rate measure the judge (an endpoint whose config omits "
+                                     "temperature samples at its provider's default, and reports say so)")
     seed: int = Field(0, description="seed of the first sample; sample i uses seed + i")
     max_tokens: int = Field(400, ge=16, description="reply length cap")
     json_schema: bool = Field(False, description="send response_format json_schema (where the endpoint supports it)")
     parse_retries: int = Field(1, ge=0, le=5, description="re-asks after an unparseable reply before giving up")
     clamp: bool = Field(True, description="clamp out-of-range numbers to 0–10 with a note; False rejects the reply")
     concurrency: int = Field(8, ge=1, description="items judged at once")
+
+    @property
+    def effective_temperature(self) -> float:
+        """The temperature each judgement asks for: ``temperature`` for one sample, else ``sample_temperature``."""
+        return self.temperature if self.samples == 1 else self.sample_temperature
 
 
 class Judgement(BaseModel):
@@ -80,6 +97,7 @@ class JudgeScore(BaseModel):
     samples: list[float] = Field(default_factory=list)
     spread: float | None = None  # standard deviation over samples
     flip_rate: float | None = None  # share of samples on the other side of PASS_MARK than the majority
+    range: float | None = None  # several judges: max - min of their scores (see judges.py)
     n_unparsed: int = 0
     notes: list[str] = Field(default_factory=list)
     judge_id: str
@@ -169,9 +187,9 @@ def _combine(parsed: list[Judgement], unparsed: list[str], judge_id: str) -> Jud
         values = [getattr(p, d) for p in parsed if getattr(p, d) is not None]
         if values:
             dims[d] = float(np.mean(values))
-    return JudgeScore(
+    return JudgeScore(  # the spread of samples less the first: exactly 0 when the samples are equal
         status="scored", score=float(scores.mean()), dimensions=dims, rationale=parsed[0].rationale,
-        samples=scores.tolist(), spread=float(scores.std()) if len(scores) > 1 else None,
+        samples=scores.tolist(), spread=float((scores - scores[0]).std()) if len(scores) > 1 else None,
         flip_rate=float((passed != majority).mean()) if len(scores) > 1 else None,
         n_unparsed=len(unparsed), notes=[n for p in parsed for n in p.notes], judge_id=judge_id,
     )
@@ -184,26 +202,32 @@ class LLMJudge:
                  cache: ResponseCache | None = None, template: Path = TEMPLATE):
         self.model, self.config, self.cache, self.template = model, config, cache, template
         self.settings = settings or JudgeSettings()
+        #: False when the endpoint's config omits temperature (omit_params): samples repeat at the provider default
+        self.temperature_sent = "temperature" not in (config.options.get("omit_params") or [])
         self.identity: dict[str, Any] = {
             "name": config.name, "model": output_config(config), "settings": self.settings.model_dump(),
+            "temperature_sent": self.temperature_sent,
             "template": template.name, "template_sha256": template_sha256(template),
         }
         digest = hashlib.sha256(json.dumps(self.identity, sort_keys=True, default=str).encode())
         self.judge_id = digest.hexdigest()[:16]
 
-    def _request(self, prompt: str, sample: int) -> ModelRequest:
+    def _request(self, messages: list[ChatMessage], sample: int) -> ModelRequest:
         s = self.settings
-        params = GenerationParams(max_tokens=s.max_tokens, temperature=s.temperature, seed=s.seed + sample,
+        params = GenerationParams(max_tokens=s.max_tokens, temperature=s.effective_temperature, seed=s.seed + sample,
                                   response_format=JUDGE_SCHEMA if s.json_schema else None)
-        return ModelRequest(messages=[ChatMessage(role="user", content=prompt)], params=params)
+        return ModelRequest(messages=messages, params=params)
 
-    async def judge_one(self, item: VQAItem, rubric: Rubric, answer: str) -> JudgeScore:
-        prompt = render_prompt(item, rubric, answer, self.template)
+    async def judge_one(self, item: VQAItem, rubric: Rubric, answer: str, *, fresh: bool = False) -> JudgeScore:
+        """One answer's verdict; ``fresh`` asks the endpoint again instead of reading cached replies (the new
+        replies are cached)."""
+        prompt = [ChatMessage(role="user", content=render_prompt(item, rubric, answer, self.template))]
         parsed, unparsed = [], []
         for sample in range(self.settings.samples):
-            request = self._request(prompt, sample)
+            messages = prompt
             for attempt in range(self.settings.parse_retries + 1):
-                response, _ = await cached_generate(self.cache, self.model, self.config, request, repeat=attempt)
+                response, _ = await cached_generate(self.cache, self.model, self.config,
+                                                    self._request(messages, sample), refresh=fresh)
                 if response.error is not None:
                     unparsed.append(f"judge call failed: {response.error}")
                     break
@@ -213,10 +237,14 @@ class LLMJudge:
                 except JudgeReplyError as exc:
                     if attempt == self.settings.parse_retries:
                         unparsed.append(f"unparseable reply: {exc}")
+                    messages = [*prompt, ChatMessage(role="assistant", content=response.text),
+                                ChatMessage(role="user", content=FORMAT_REMINDER.format(error=exc))]
         return _combine(parsed, unparsed, self.judge_id)
 
-    async def judge_many(self, triples: Sequence[tuple[VQAItem, Rubric, str]], progress=None) -> list[JudgeScore]:
-        """Judge (item, rubric, answer) triples with a fixed pool of workers; results in input order."""
+    async def judge_many(self, triples: Sequence[tuple[VQAItem, Rubric, str]], progress=None, *,
+                         fresh: bool = False) -> list[JudgeScore]:
+        """Judge (item, rubric, answer) triples with a fixed pool of workers; results in input order (``fresh``:
+        see :meth:`judge_one`)."""
         results: list[JudgeScore | None] = [None] * len(triples)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for index in range(len(triples)):
@@ -225,7 +253,7 @@ class LLMJudge:
         async def worker() -> None:
             while not queue.empty():
                 index = queue.get_nowait()
-                results[index] = await self.judge_one(*triples[index])
+                results[index] = await self.judge_one(*triples[index], fresh=fresh)
                 if progress is not None:
                     progress(1)
 
