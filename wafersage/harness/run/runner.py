@@ -33,6 +33,7 @@ from .folder import (
     SAMPLES, SampleWriter, UnitKey, final_samples, folder_lock, read_run_info, read_samples, rewrite_samples,
     write_run_info,
 )
+from .workers import check_workers, merge_shards, run_shards, shard_jobs
 
 CACHE_FILE = ".wafersage-cache.sqlite"
 #: packages whose versions run.json records (those installed)
@@ -252,16 +253,20 @@ def run_eval(
     concurrency: int = 8, out_dir: str | Path | None = None, repeats: int = 1, retry_errors: bool = False,
     dry_run: bool = False, offline: bool = False, cache_path: str | Path | None = None,
     image_max_side: int | None = None, image_format: str | None = None,
-    params: GenerationParams | None = None, progress: bool | None = None,
+    params: GenerationParams | None = None, progress: bool | None = None, workers: int = 1,
 ) -> RunInfo | CostEstimate:
     """Evaluate a model on a benchmark split; returns the run's :class:`RunInfo` (a :class:`CostEstimate` when
     ``dry_run``, which calls nothing and writes nothing). ``RunInfo.n_failed`` counts every item and repeat of
-    the selection without an ok sample (failed, or not run because of ``retry_errors``). Raises :class:`EvalUsageError`,
+    the selection without an ok sample (failed, or not run because of ``retry_errors``). ``workers`` > 1 answers
+    it in that many processes (:mod:`.workers`; started by multiprocessing's spawn, so a script calling this needs
+    the ``if __name__ == "__main__":`` guard). Raises :class:`EvalUsageError`,
     :class:`~wafersage.models.config.ModelConfigError` or :class:`~wafersage.tasks.bench.folder.BenchmarkError`
     for bad input."""
     _validate_options(split, limit, concurrency, repeats)
     bench = Benchmark.load(bench_dir)
     config = resolve_config(model_spec, offline, image_max_side, image_format)
+    if (problem := check_workers(workers, config)) is not None:
+        raise EvalUsageError(problem)
     params = params or GenerationParams()
     items = bench.items(split)[:limit] if limit else bench.items(split)
     if not items:
@@ -275,7 +280,7 @@ def run_eval(
                    fingerprint=request_fingerprint(config, params, bench.hash, split))
     with folder_lock(folder):  # one process per run folder, for the run's life
         return _run_in_folder(folder, plan, retry_errors=retry_errors, concurrency=concurrency,
-                              cache_path=cache_path, progress=progress)
+                              cache_path=cache_path, progress=progress, workers=workers)
 
 
 @dataclass
@@ -292,10 +297,11 @@ class RunPlan:
 
 
 def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurrency: int,
-                   cache_path: str | Path | None, progress: bool | None) -> RunInfo:
+                   cache_path: str | Path | None, progress: bool | None, workers: int) -> RunInfo:
     """The run itself, inside the folder's lock: check the folder, answer what is still to do, record it."""
     bench, config, items, repeats = plan.bench, plan.config, plan.items, plan.repeats
     earlier = check_resume(folder, plan.fingerprint, bench, plan.split)
+    merge_shards(folder)  # what the workers of an interrupted run answered
     samples_path = folder / SAMPLES
     previous = final_samples(read_samples(samples_path)[0])
     keys = [(item.id, r) for item in items for r in range(repeats)]
@@ -314,7 +320,14 @@ def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurren
         fingerprint=plan.fingerprint,
     )
     write_run_info(folder, info)
-    if model is not None:
+    if model is not None and workers > 1:
+        jobs = shard_jobs(folder, bench, plan.split, repeats, [k for k in keys if k in todo], config, plan.params,
+                          Path(cache_path or default_cache_path(folder)), concurrency, workers)
+        try:
+            run_shards(jobs, progress, config.name)
+        finally:
+            merge_shards(folder)
+    elif model is not None:
         cache = ResponseCache(cache_path or default_cache_path(folder))
         writer = SampleWriter(samples_path, before_sync=cache.commit_staged)
         try:
