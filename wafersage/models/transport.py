@@ -102,15 +102,15 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
 class AiohttpSender:
     """POSTs over one ``aiohttp`` session per event loop (no connection cap: the endpoint pool limits the load).
 
-    Proxy settings from the environment (``trust_env``) are read once per URL, not by aiohttp on every request
-    (which asks a worker thread for them twice per request); cookies are not kept."""
+    Each URL is parsed and its proxy settings from the environment (``trust_env``) are read once, not by aiohttp on
+    every request (which asks a worker thread for them twice per request); cookies are not kept."""
 
     def __init__(self, api_key: str, timeout: float, trust_env: bool):
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
                          "Accept": "application/json"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._trust_env = trust_env  # offline: no proxy from the environment either
-        self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
+        self._targets: dict[str, tuple[URL, URL | None, aiohttp.BasicAuth | None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -123,21 +123,22 @@ class AiohttpSender:
             self._loop = loop
         return self._session
 
-    def _proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-        if url not in self._proxies:
-            proxy: tuple[URL | None, aiohttp.BasicAuth | None] = (None, None)
+    def _target(self, url: str) -> tuple[URL, URL | None, aiohttp.BasicAuth | None]:
+        """The parsed URL, and the proxy (and its credentials) the environment names for it."""
+        if url not in self._targets:
+            parsed, proxy = URL(url), (None, None)
             if self._trust_env:
                 try:
-                    proxy = get_env_proxy_for_url(URL(url))
+                    proxy = get_env_proxy_for_url(parsed)
                 except LookupError:  # no proxy for it (none set, or NO_PROXY)
                     pass
-            self._proxies[url] = proxy
-        return self._proxies[url]
+            self._targets[url] = (parsed, *proxy)
+        return self._targets[url]
 
     async def post(self, url: str, payload: dict[str, Any]) -> Attempt:
-        proxy, proxy_auth = self._proxy(url)
+        target, proxy, proxy_auth = self._target(url)
         try:
-            async with self._session_for_loop().post(url, data=encode_payload(payload), proxy=proxy,
+            async with self._session_for_loop().post(target, data=encode_payload(payload), proxy=proxy,
                                                      proxy_auth=proxy_auth) as response:
                 body = await response.read()
                 if log.isEnabledFor(logging.DEBUG):

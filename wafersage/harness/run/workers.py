@@ -98,16 +98,15 @@ def run_shards(jobs: list[ShardJob], progress: bool | None, label: str) -> None:
                  for job in jobs]
     bar = tqdm(total=sum(len(job.keys) for job in jobs), unit="item", desc=label, dynamic_ncols=True,
                disable=None if progress is None else not progress)
-    seen = {job.folder: 0 for job in jobs}
+    read = {job.folder / SAMPLES: 0 for job in jobs}  # bytes of each shard's samples counted so far
     try:
         for process in processes:
             process.start()
         while any(process.is_alive() for process in processes):
             time.sleep(0.2)
-            for folder in seen:
-                lines = _count_lines(folder / SAMPLES)
-                bar.update(lines - seen[folder])
-                seen[folder] = lines
+            for path, offset in read.items():
+                lines, read[path] = _new_lines(path, offset)
+                bar.update(lines)
     finally:
         for process in processes:
             if process.is_alive():  # the coordinator was interrupted: stop the workers, keep what they wrote
@@ -121,12 +120,15 @@ def run_shards(jobs: list[ShardJob], progress: bool | None, label: str) -> None:
                         "same command is run again", process.name, process.exitcode)
 
 
-def _count_lines(path: Path) -> int:
+def _new_lines(path: Path, offset: int) -> tuple[int, int]:
+    """Lines appended to ``path`` after byte ``offset``, and the offset after the last of them."""
     try:
         with open(path, "rb") as handle:
-            return handle.read().count(b"\n")
+            handle.seek(offset)
+            data = handle.read()
     except FileNotFoundError:
-        return 0
+        return 0, offset
+    return data.count(b"\n"), offset + data.rfind(b"\n") + 1
 
 
 def answer_shard(job: ShardJob) -> None:
