@@ -171,6 +171,9 @@ class OpenAIModel:
         return self.options.sent_image(path)
 
     async def aclose(self) -> None:
+        if len(self.pool.endpoints) > 1:
+            log.info("%s: %s", self.name, "; ".join(f"{e.label}: {e.completed} answers of {e.sent} attempts"
+                                                    for e in self.pool.endpoints))
         await self._sender.aclose()
 
     # ---- requests --------------------------------------------------------------------------------------------------
@@ -283,7 +286,9 @@ class OpenAIModel:
             retry = should_retry(attempt)
             if attempt.status == 429:
                 self.pool.finish(endpoint, "rate_limited", retry_delay(0, attempt.headers))
-                return not retry, f"rate limited: HTTP 429 after {attempts} attempts"
+                if not retry:
+                    return True, "rate limited: HTTP 429, not retried (Retry-After over 2 minutes, or x-should-retry)"
+                return False, f"rate limited: HTTP 429 after {attempts} attempts"
             self.pool.finish(endpoint, "failed" if retry else "answered")
             return not retry, f"HTTP {attempt.status}: {_error_detail(attempt.body)}"
         if attempt.failure == "timeout":
