@@ -3,9 +3,11 @@ test servers (a replica stopped mid-run: every request answered once)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
+import yaml
 
 from wafersage.models.base import ChatMessage, ModelRequest
 from wafersage.models.config import ModelConfig, ModelConfigError
@@ -188,3 +190,38 @@ def test_requests_spread_over_replicas_and_a_stopped_one_loses_nothing():
     dead = model.pool.endpoints[1]
     assert dead.down and dead.completed == servers[1].counts["ok"] < 80
     assert sum(e.completed for e in model.pool.endpoints) == 240
+
+
+def test_eval_with_a_replica_dying_mid_run_answers_every_item_once_and_exits_0(tmp_path):
+    from bench_factory import make_bench
+    from click.testing import CliRunner
+
+    from wafersage.cli import main
+    from wafersage.harness.run.folder import SAMPLES, load_run, read_samples
+
+    bench = make_bench(tmp_path / "bench", n_wafers=9)
+    servers = [ChatCompletionsServer(latency_ms=20).start() for _ in range(3)]
+    doomed, dying = servers[1], threading.Event()
+
+    def reply(payload):
+        if doomed.chat_requests >= 10 and not dying.is_set():  # it dies with requests in flight
+            dying.set()
+            threading.Thread(target=doomed.stop).start()
+        return f"echo: {payload['messages'][-1]['content'][-1]['text']}"
+
+    doomed.reply = reply
+    spec = tmp_path / "replicas.yaml"
+    spec.write_text(yaml.safe_dump({"name": "replicas", "backend": "openai", "base_url": [s.url for s in servers],
+                                    "model": "m", "max_concurrency": 4, "timeout": 5, "max_retries": 0}))
+    try:
+        result = CliRunner().invoke(main, ["eval", "--bench", str(bench), "--model", str(spec), "--repeats", "4",
+                                           "--out", str(tmp_path / "run"), "--concurrency", "12", "--no-progress"])
+    finally:
+        for server in servers:
+            server.stop()
+    assert result.exit_code == 0, result.output
+    samples = read_samples(tmp_path / "run" / SAMPLES)[0]
+    keys = [(s.item_id, s.repeat) for s in samples]
+    assert len(keys) == len(set(keys)) == 96 and all(s.ok for s in samples)  # max_retries=0: failovers only
+    assert doomed.counts["ok"] < 20 and servers[0].counts["ok"] + servers[2].counts["ok"] > 70
+    assert load_run(tmp_path / "run").info.n_ok == 96
