@@ -146,6 +146,8 @@ def answer_shard(job: ShardJob) -> None:
         try:
             asyncio.run(execute(model, items, job.repeats, keys, bench, job.config, job.params, cache, writer,
                                 job.concurrency, progress=False))
+        except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: the coordinator reports it
+            raise SystemExit(130) from None
         finally:
             writer.close()
             cache.close()
