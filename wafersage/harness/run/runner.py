@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Sized
 
 from tqdm import tqdm
 
@@ -105,24 +105,31 @@ def repeat_params(params: GenerationParams, repeat: int) -> GenerationParams:
     return params.model_copy(update={"seed": params.seed + repeat})
 
 
+def iter_units(
+    items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
+    system_prompt: str | None = None, todo: set[UnitKey] | None = None,
+) -> Iterator[Unit]:
+    """The work, one unit at a time as it is asked for: one per item and repeat (those in ``todo`` when given), with
+    the request and its record (``system_prompt``: the model config's, None for the harness default)."""
+    for item in items:
+        first = build_request(item, bench, params, system_prompt)  # repeats differ in their params only
+        messages = [m.model_dump() for m in first.messages]
+        size, image_format = record_image(first.images[0])
+        for repeat in range(repeats):
+            if todo is not None and (item.id, repeat) not in todo:
+                continue
+            request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
+            sent = SentRequest(messages=messages, image=item.image, image_size=size, image_format=image_format,
+                               params=request.params.model_dump())
+            yield Unit(item, repeat, request, sent)
+
+
 def make_units(
     items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
     system_prompt: str | None = None,
 ) -> list[Unit]:
-    """The work list: one unit per item and repeat, with the request and its record (``system_prompt``: the model
-    config's, None for the harness default)."""
-    units = []
-    for item in items:
-        first = build_request(item, bench, params, system_prompt)  # repeats differ in their params only
-        for repeat in range(repeats):
-            request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
-            size, image_format = record_image(request.images[0])
-            sent = SentRequest(
-                messages=[m.model_dump() for m in request.messages], image=item.image, image_size=size,
-                image_format=image_format, params=request.params.model_dump(),
-            )
-            units.append(Unit(item, repeat, request, sent))
-    return units
+    """The whole work list (:func:`iter_units`)."""
+    return list(iter_units(items, bench, repeats, params, record_image, system_prompt))
 
 
 def check_resume(folder: Path, fingerprint: Fingerprint, bench: Benchmark, split: str) -> RunInfo | None:
@@ -166,13 +173,16 @@ async def call_model(model: Model, requests: list[ModelRequest]) -> list[ModelRe
 
 
 async def run_units(
-    units: list[Unit], model: Model, config: ModelConfig, cache: ResponseCache, writer: SampleWriter,
-    concurrency: int, progress: bool | None = None,
+    units: Iterable[Unit], model: Model, config: ModelConfig, cache: ResponseCache, writer: SampleWriter,
+    concurrency: int, progress: bool | None = None, total: int | None = None,
 ) -> None:
-    """Run the units through ``concurrency`` worker tasks fed by a bounded queue; batches for batch backends."""
+    """Run the units through ``concurrency`` worker tasks fed by a bounded queue; batches for batch backends.
+    ``units`` may be an iterator (then give their number as ``total``, for the progress bar): each is taken when
+    the queue has room, so the first requests go out at once."""
     queue: asyncio.Queue[Unit | None] = asyncio.Queue(maxsize=max(2 * concurrency, 16))
     batch_size = max(1, model.batch_size)
-    bar = tqdm(total=len(units), unit="item", desc=config.name, smoothing=0.1, dynamic_ncols=True,
+    count = len(units) if total is None and isinstance(units, Sized) else total
+    bar = tqdm(total=count, unit="item", desc=config.name, smoothing=0.1, dynamic_ncols=True,
                disable=None if progress is None else not progress)
 
     # baselines are free and answer from request metadata, which cache keys leave out: never cache them
@@ -231,8 +241,10 @@ async def execute(
     """Run the units still to do, then close the model (inside the event loop its client belongs to)."""
     try:
         todo_items = [item for item in items if any((item.id, r) in todo for r in range(repeats))]
-        units = make_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt)
-        await run_units([u for u in units if u.key in todo], model, config, cache, writer, concurrency, progress)
+        for item in todo_items:  # a refused image stops the run before its first request (checked once each)
+            bench.image_path(item)
+        units = iter_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt, todo)
+        await run_units(units, model, config, cache, writer, concurrency, progress, total=len(todo))
     finally:
         await model.aclose()
 
