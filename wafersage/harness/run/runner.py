@@ -53,10 +53,6 @@ class Unit:
     request: ModelRequest
     sent: SentRequest
 
-    @property
-    def key(self) -> UnitKey:
-        return self.item.id, self.repeat
-
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
