@@ -46,7 +46,8 @@ def test_key_ignores_metadata_secrets_and_operational_settings(tmp_path, image):
     with_meta.metadata["bench_dir"] = "/elsewhere"
     assert cache.key(CONFIG, with_meta) == base
     operational = CONFIG.model_copy(update={"timeout": 99, "max_concurrency": 3, "api_key": "sk-secret",
-                                            "name": "renamed", "offline": True})
+                                            "name": "renamed", "offline": True, "transport": "openai",
+                                            "base_url": ["http://127.0.0.1:1/v1", "http://10.0.0.2:8000/v1"]})
     assert cache.key(operational, request(image)) == base
     assert config_fingerprint(operational) == config_fingerprint(CONFIG.public())
 

@@ -95,3 +95,15 @@ def test_reachable_remote_server_gets_no_traffic_when_offline():
         assert server.chat_requests == 1
         assert ask_once(OpenAIModel(config(server.url, offline=True, allow_hosts=[address]))).ok
         assert server.chat_requests == 2
+
+
+def test_a_proxy_from_the_environment_is_used_online_and_ignored_offline(monkeypatch):
+    with ChatCompletionsServer() as proxy:  # aiohttp serves the absolute-form request a client sends a proxy
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        online = ask_once(OpenAIModel(config("http://api.invalid:9/v1", max_retries=0)))
+        assert online.text == "echo: hi" and proxy.counts["ok"] == 1
+        offline = ask_once(OpenAIModel(config("http://api.invalid:9/v1", max_retries=0, offline=True,
+                                              allow_hosts=["api.invalid"])))
+        assert offline.error.startswith("connection error") and proxy.counts["ok"] == 1  # no proxy offline

@@ -40,10 +40,12 @@ def test_missing_key_names_the_variable_and_the_file(tmp_path, monkeypatch):
     assert "WAFERSAGE_TEST_KEY" in message and str(path) in message and "export WAFERSAGE_TEST_KEY=" in message
 
 
-def test_key_never_leaks(tmp_path, monkeypatch, chat_server, caplog):
-    caplog.set_level(logging.DEBUG)  # the openai client's debug log and ours
+@pytest.mark.parametrize("transport,logger", [("aiohttp", "wafersage.models.transport"),
+                                              ("openai", "openai._base_client")])
+def test_key_never_leaks(tmp_path, monkeypatch, chat_server, caplog, transport, logger):
+    caplog.set_level(logging.DEBUG)  # the HTTP stack's debug log and ours
     monkeypatch.setenv("WAFERSAGE_TEST_KEY", SECRET)
-    config = load_config_file(write_config(tmp_path, chat_server.url))
+    config = load_config_file(write_config(tmp_path, chat_server.url, transport=transport))
     model = OpenAIModel(config)
     assert SECRET not in repr(model) and SECRET not in str(config.public()) and SECRET not in repr(config)
     assert SECRET not in str(model.options.model_dump())
@@ -56,7 +58,7 @@ def test_key_never_leaks(tmp_path, monkeypatch, chat_server, caplog):
     assert response.error == "HTTP 500: bad key ***"
     assert chat_server.last_headers["Authorization"] == f"Bearer {SECRET}"  # the key travels only there
     assert all(SECRET not in str(payload) for payload in chat_server.payloads)
-    assert "openai._base_client" in caplog.text and SECRET not in caplog.text
+    assert logger in caplog.text and SECRET not in caplog.text
 
 
 def test_local_server_needs_no_key(chat_server):

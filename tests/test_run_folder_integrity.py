@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from wafersage.cli import main
 from wafersage.harness.run import messages
-from wafersage.harness.run.fingerprint import request_fingerprint
+from wafersage.harness.run.fingerprint import changed_parts, request_fingerprint
 from wafersage.harness.run.folder import LOCK, SAMPLES, RunFolderBusy, folder_lock, read_samples
 from wafersage.harness.run.records import RunInfo
 from wafersage.harness.run.runner import EvalUsageError, run_eval
@@ -113,7 +113,7 @@ def test_a_run_folder_without_a_fingerprint_is_refused(bench_dir, tmp_path):
         run_eval(bench_dir, "oracle", out_dir=out, progress=False)
 
 
-def test_secrets_stay_out_of_the_fingerprint_and_a_rotated_key_still_resumes():
+def test_secrets_and_endpoints_stay_out_of_the_fingerprint_so_a_new_key_or_replica_resumes():
     config = dict(name="api", backend="openai", model="m", base_url="https://api.example.com/v1?key=sk-url-SECRET",
                   extra_body={"extra_headers": {"Authorization": "Bearer sk-header-SECRET"}})
     fingerprint = request_fingerprint(ModelConfig(**config), GenerationParams(), "hash", "test")
@@ -121,9 +121,13 @@ def test_secrets_stay_out_of_the_fingerprint_and_a_rotated_key_still_resumes():
     rotated = request_fingerprint(ModelConfig(**{**config, "base_url": "https://api.example.com/v1?key=other"}),
                                   GenerationParams(), "hash", "test")
     assert rotated == fingerprint  # a new key asks the same model the same questions
-    moved = request_fingerprint(ModelConfig(**{**config, "base_url": "https://other.example.com/v1?key=other"}),
-                                GenerationParams(), "hash", "test")
-    assert {k for k in fingerprint if fingerprint[k] != moved[k]} == {"model.base_url"}
+    replicas = ["https://other.example.com/v1?key=other", "http://127.0.0.1:8000/v1"]
+    moved = request_fingerprint(ModelConfig(**{**config, "base_url": replicas}), GenerationParams(), "hash", "test")
+    assert moved == fingerprint  # the endpoint is where the model runs, not which model answers
+    older = {**fingerprint, "model.base_url": "0" * 64}  # folders from before kept the URL in the fingerprint
+    assert changed_parts(older, moved) == []
+    other_model = request_fingerprint(ModelConfig(**{**config, "model": "m2"}), GenerationParams(), "hash", "test")
+    assert changed_parts(fingerprint, other_model) == ["model config field 'model'"]
 
 
 def test_missing_samples_are_found_by_key_when_an_earlier_larger_limit_left_extra_ones(bench_dir, tmp_path):

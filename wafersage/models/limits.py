@@ -1,9 +1,9 @@
-"""Client-side limits: an AIMD concurrency limiter and per-minute request/token budgets.
+"""Client-side limits: an AIMD concurrency limit and per-minute request/token budgets.
 
-:class:`AdaptiveLimiter` is the gate every API call passes: at most ``limit`` calls in flight; the limit halves on a
-429 (at most once per ``cooldown_s``, so one burst of 429s counts once) and grows by one per success, up to
-``max_limit``. :class:`MinuteBudget` is a token bucket refilled continuously (``per_minute / 60`` per second).
-Both bind to the event loop that uses them and start fresh in a new one.
+:class:`AdaptiveLimiter` holds an endpoint's limit on calls in flight: it halves on a 429 (at most once per
+``cooldown_s``, so one burst of 429s counts once) and grows by one per success, up to ``max_limit``; the endpoint
+pool (:mod:`.endpoints`) admits calls under it. :class:`MinuteBudget` is a token bucket refilled continuously
+(``per_minute / 60`` per second); it binds to the event loop that uses it and starts fresh in a new one.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import time
 
 
 class AdaptiveLimiter:
-    """``async with limiter:`` admits a call when fewer than :attr:`limit` are in flight."""
+    """The AIMD concurrency limit of one endpoint (:class:`~.endpoints.EndpointPool` admits at most :attr:`limit`
+    requests to it at once)."""
 
     def __init__(self, max_limit: int, *, min_limit: int = 1, cooldown_s: float = 1.0):
         if max_limit < min_limit or min_limit < 1:
@@ -21,31 +22,8 @@ class AdaptiveLimiter:
         self.min_limit = min_limit
         self.cooldown_s = cooldown_s
         self.limit = max_limit
-        self.in_flight = 0
         self.decreases = 0
         self._last_decrease = -float("inf")
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._cond: asyncio.Condition | None = None
-
-    def _condition(self) -> asyncio.Condition:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop, self._cond, self.in_flight = loop, asyncio.Condition(), 0
-        assert self._cond is not None
-        return self._cond
-
-    async def __aenter__(self) -> "AdaptiveLimiter":
-        cond = self._condition()
-        async with cond:
-            await cond.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        cond = self._condition()
-        async with cond:
-            self.in_flight -= 1
-            cond.notify(max(1, self.limit - self.in_flight))  # a success inside the slot may have raised the limit
 
     def on_rate_limited(self) -> None:
         """A 429 came back: halve the limit (once per cooldown)."""
@@ -57,7 +35,7 @@ class AdaptiveLimiter:
         self.decreases += 1
 
     def on_success(self) -> None:
-        """A call succeeded: one more may run at once (up to ``max_limit``); waiters wake when a slot is left."""
+        """A call succeeded: one more may run at once (up to ``max_limit``)."""
         self.limit = min(self.max_limit, self.limit + 1)
 
 

@@ -1,9 +1,12 @@
 """The ``openai`` backend: any OpenAI-compatible chat endpoint (OpenAI, Gemini, ``vllm serve``, the test server).
 
-It uses the official ``AsyncOpenAI`` client over its aiohttp transport and the client's own retries (429/5xx with
-``Retry-After``, timeouts, connection errors). A 200 answer whose body is not a valid completion is retried here,
-``max_retries`` times. Every request gets a :class:`ModelResponse`; a failure is a response with ``error`` set, never
-an exception out of :meth:`OpenAIModel.generate`. All calls pass one AIMD limiter (see :mod:`.limits`).
+``base_url`` names one endpoint or a list of replicas of the same model; every attempt goes to the replica with the
+fewest requests in flight, each with its own concurrency limit, 429 back-off and health (:mod:`.endpoints`).
+Attempts go through a lean aiohttp sender by default (``transport: openai`` uses the official client's HTTP stack
+instead; :mod:`.transport`), with the official client's retry rules: 429/5xx/408/409 and timeouts are retried
+(Retry-After honoured), as are 200 answers whose body is not a valid completion; a request whose replica cannot be
+reached is re-sent to another at once. Every request gets a :class:`ModelResponse`; a failure is a response with
+``error`` set, never an exception out of :meth:`OpenAIModel.generate`.
 """
 from __future__ import annotations
 
@@ -15,20 +18,18 @@ import time
 from typing import Any, Literal, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-import openai
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import ModelRequest, ModelResponse, SentImage
 from .config import ModelConfig, ModelConfigError, PricePerMillion, redact
+from .endpoints import Endpoint, EndpointPool
 from .images import EncodedImage, ImageFormat, ImageReadError, capped_size, encode_image, image_size
-from .limits import AdaptiveLimiter, MinuteBudget
+from .limits import MinuteBudget
 from .offline import check_endpoint, endpoint_host, is_loopback
+from .transport import AiohttpSender, Attempt, OpenAISender, Sender, Transport, retry_delay, should_retry
 
 log = logging.getLogger(__name__)
 
-#: the body of a 200 answer could not be read as a chat completion
-MALFORMED_ERRORS = (json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError)
 ESTIMATED_TOKENS_PER_IMAGE = 85
 
 
@@ -36,14 +37,19 @@ class OpenAIOptions(BaseModel):
     """The ``openai`` backend's options, at the top level of a model YAML file."""
 
     model_config = ConfigDict(extra="forbid")
-    base_url: str = Field(description="the endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
+    base_url: str | list[str] = Field(
+        description="the endpoint, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1, or a list of replicas "
+                    "serving the same model (each attempt goes to the one with the fewest requests in flight)")
     model: str = Field(description="the provider's model id sent with every request")
     api_key_env: str | None = Field(
         None, description="environment variable holding the API key (never the key itself); none for local servers")
     timeout: float = Field(60.0, gt=0, description="seconds without an answer before an attempt is abandoned")
     max_retries: int = Field(
-        2, ge=0, description="retries of a failed attempt (429/5xx/timeouts by the client, malformed 200 bodies here)")
-    max_concurrency: int = Field(16, ge=1, description="most requests in flight at once (the AIMD limiter's cap)")
+        2, ge=0, description="retries of a failed attempt (429/5xx/408/409, timeouts, malformed 200 bodies); a "
+                             "request whose replica cannot be reached is re-sent to another without counting one")
+    max_concurrency: int = Field(
+        16, ge=1, description="most requests in flight at once per endpoint (the cap of its AIMD limit, which halves "
+                              "on a 429 and grows by one per success)")
     requests_per_minute: float | None = Field(None, gt=0, description="optional provider request budget")
     tokens_per_minute: float | None = Field(
         None, gt=0, description="optional provider token budget (estimated prompt tokens + max_tokens per call)")
@@ -58,21 +64,31 @@ class OpenAIOptions(BaseModel):
     omit_params: list[Literal["temperature", "top_p", "seed"]] = Field(
         default_factory=list, description="generation parameters this provider rejects and that are not sent")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON fields sent with each request")
+    transport: Transport = Field(
+        "aiohttp", description="HTTP stack of the attempts: aiohttp (lean; the default) or openai (the official "
+                               "client's, about 1 ms more CPU per request; benchmarks/bench_endpoints.py)")
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or not endpoint_host(value):
-            raise ValueError(f"base_url must be an http(s) URL with a host, got {redact(value)!r}")
+    def _http_urls(cls, value: str | list[str]) -> str | list[str]:
+        urls = [value] if isinstance(value, str) else value
+        if not urls:
+            raise ValueError("base_url is an empty list; give one URL or the list of replicas of the model")
+        for url in urls:
+            if not url.startswith(("http://", "https://")) or not endpoint_host(url):
+                raise ValueError(f"base_url must be an http(s) URL with a host, got {redact(url)!r}")
+            if urls.count(url) > 1:
+                raise ValueError(f"base_url lists {redact(url)!r} twice; list each replica once")
         return value
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The endpoints: ``base_url`` itself, or its list of replicas."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
     def sent_image(self, path: str) -> SentImage:
         """The size and format :func:`~wafersage.models.images.encode_image` sends with these options."""
         return capped_size(image_size(path), self.image_max_side), self.image_format
-
-
-class MalformedResponse(ValueError):
-    """A 200 answer that is not a usable chat completion."""
 
 
 class _Message(BaseModel):
@@ -99,30 +115,37 @@ class _Completion(BaseModel):
 class OpenAIModel:
     """A :class:`~wafersage.models.base.Model` over an OpenAI-compatible endpoint."""
 
-    batch_size = 1  # concurrency comes from the runner's workers and the limiter, not from batches
+    batch_size = 1  # concurrency comes from the runner's workers and the endpoints' limits, not from batches
 
     def __init__(self, config: ModelConfig):
         self.config = config
         self.name = config.name
         self.options: OpenAIOptions = config.parse_options(OpenAIOptions)  # type: ignore[assignment]
         where = f"model {config.name!r} ({config.source or 'no config file'})"
+        urls = self.options.base_urls
         if config.offline:
-            check_endpoint(self.options.base_url, allow_hosts=config.allow_hosts, where=where)
-        self.deployment = "local" if is_loopback(endpoint_host(self.options.base_url)) else "api"
-        self.max_concurrency = self.options.max_concurrency
+            for url in urls:
+                check_endpoint(url, allow_hosts=config.allow_hosts, where=where)
+        self.deployment = "local" if all(is_loopback(endpoint_host(url)) for url in urls) else "api"
+        self.max_concurrency = self.options.max_concurrency * len(urls)
         self._api_key = self._read_key(where)
-        self.limiter = AdaptiveLimiter(self.options.max_concurrency)
+        self.pool = EndpointPool(urls, self.options.max_concurrency, name=config.name)
         rpm, tpm = self.options.requests_per_minute, self.options.tokens_per_minute
         self._request_budget = MinuteBudget(rpm) if rpm else None
         self._token_budget = MinuteBudget(tpm) if tpm else None
-        self._client: openai.AsyncOpenAI | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
-        self._chat_url = ""  # the absolute chat completions URL, set with the client
+        trust_env = not config.offline  # offline: no proxy from the environment either
+        self._sender: Sender
+        if self.options.transport == "openai":
+            first = urlsplit(urls[0])  # attempts post to absolute URLs; the client only needs a valid base
+            self._sender = OpenAISender(self._api_key, self.options.timeout, trust_env,
+                                        urlunsplit(first._replace(query="", fragment="")))
+        else:
+            self._sender = AiohttpSender(self._api_key, self.options.timeout, trust_env)
 
     def _read_key(self, where: str) -> str:
         variable = self.options.api_key_env
         if variable is None:
-            return "not-needed"  # local servers ignore it; the client requires a value
+            return "not-needed"  # local servers ignore it; some gateways want the header all the same
         key = os.environ.get(variable, "").strip()
         if not key:
             raise ModelConfigError(
@@ -137,8 +160,8 @@ class OpenAIModel:
 
     @property
     def current_concurrency(self) -> int:
-        """The AIMD limiter's current limit, for progress logs."""
-        return self.limiter.limit
+        """The sum of the endpoints' current AIMD limits, for progress logs."""
+        return self.pool.limit
 
     def encode(self, path: str) -> EncodedImage:
         """The image exactly as this backend sends it."""
@@ -147,37 +170,11 @@ class OpenAIModel:
     def sent_image(self, path: str) -> SentImage:
         return self.options.sent_image(path)
 
-    # ---- client ----------------------------------------------------------------------------------------------------
-    def _client_for_loop(self) -> openai.AsyncOpenAI:
-        """One client per event loop: the aiohttp session belongs to the loop that opened it."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            http_client = openai.DefaultAioHttpClient(
-                event_hooks={"response": [self._on_response]},
-                trust_env=not self.config.offline,  # offline: no proxy from the environment either
-            )
-            url = urlsplit(self.options.base_url)  # the client would append its path to a query string
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=urlunsplit(url._replace(query="", fragment="")),
-                timeout=self.options.timeout, max_retries=self.options.max_retries, http_client=http_client)
-            self._client_loop = loop
-            # absolute, so the client does not merge it with base_url again on every attempt; keeps base_url's query
-            self._chat_url = f"{self._client.base_url}chat/completions" + (f"?{url.query}" if url.query else "")
-        return self._client
-
-    async def _on_response(self, response: Any) -> None:
-        """Sees every attempt, retried ones included, so each 429 reaches the limiter."""
-        if response.status_code == 429:
-            self.limiter.on_rate_limited()
-            log.info("%s: HTTP 429, concurrency limit now %d", self.name, self.limiter.limit)
-
     async def aclose(self) -> None:
-        if self._client is not None:
-            try:
-                if self._client_loop is asyncio.get_running_loop():
-                    await self._client.close()
-            finally:
-                self._client = self._client_loop = None
+        if len(self.pool.endpoints) > 1:
+            log.info("%s: %s", self.name, "; ".join(f"{e.label}: {e.completed} answers of {e.sent} attempts"
+                                                    for e in self.pool.endpoints))
+        await self._sender.aclose()
 
     # ---- requests --------------------------------------------------------------------------------------------------
     async def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
@@ -226,43 +223,79 @@ class OpenAIModel:
                 text + ESTIMATED_TOKENS_PER_IMAGE * len(request.images) + request.params.max_tokens)
 
     async def _generate_one(self, request: ModelRequest) -> ModelResponse:
-        """One request; ``latency_s`` runs from sending (after the limiter and budgets) to the parsed answer."""
-        sent_at = None
-        image_bytes = 0
         try:
             messages, image_bytes = self._messages(request)
-            arguments = self._arguments(request, messages)
-            async with self.limiter:
-                await self._take_budgets(request)
-                sent_at = time.perf_counter()
-                response = await self._call(arguments)
-                self.limiter.on_success()
-            response.image_bytes_sent = image_bytes
-        except (ImageReadError, ValueError, openai.APIError) as exc:
-            response = ModelResponse(error=self._reason(exc), image_bytes_sent=image_bytes if sent_at else 0)
+            payload = self._arguments(request, messages)
+            await self._take_budgets(request)
+        except (ImageReadError, ValueError) as exc:
+            return ModelResponse(error=self._redact(str(exc)[:300]))
+        try:
+            response = await self._send(payload)
         except Exception as exc:  # noqa: BLE001 - every request gets a response, never an exception
             log.exception("%s: unexpected failure", self.name)
-            response = ModelResponse(error=self._redact(f"{type(exc).__name__}: {exc}"[:300]))
-        response.latency_s = time.perf_counter() - sent_at if sent_at else 0.0
+            return ModelResponse(error=self._redact(f"{type(exc).__name__}: {exc}"[:300]))
+        response.image_bytes_sent = image_bytes
         return response
 
-    async def _call(self, arguments: dict[str, Any]) -> ModelResponse:
-        """One request with the client's retries, plus our own retries of malformed 200 bodies."""
-        client = self._client_for_loop()
-        attempts = self.options.max_retries + 1
-        for attempt in range(1, attempts + 1):
+    async def _send(self, payload: dict[str, Any]) -> ModelResponse:
+        """Attempts until a completion or a final error; ``latency_s`` runs from the first attempt's start (after
+        the budgets and a free endpoint slot) to the parsed answer, retries included."""
+        pool, attempts = self.pool, self.options.max_retries + 1
+        failovers = len(pool.endpoints) - 1  # re-sends after a connection failure that count no attempt
+        tries, avoid, started = 0, None, None
+        while True:
+            endpoint = await pool.acquire(avoid)
+            if started is None:
+                started = time.perf_counter()
             try:
-                # the client's generic POST: the same transport, retries and errors as chat.completions.create,
-                # without its TypedDict walk over the payload and its lenient model building (together ~2 ms of
-                # CPU per request, the bottleneck at K >= 32); the raw body is parsed and validated here instead
-                body = await client.post(self._chat_url, body=arguments, cast_to=bytes)
-                completion = _Completion.model_validate(json.loads(body))
-            except MALFORMED_ERRORS as exc:
-                reason = f"{type(exc).__name__}: {exc}"[:160]
-                log.info("%s: malformed 200 answer (attempt %d/%d): %s", self.name, attempt, attempts, reason)
+                attempt = await self._sender.post(endpoint.chat_url, payload)
+            except BaseException:
+                pool.finish(endpoint, "answered")  # cancelled: the slot is free again, its health unknown
+                raise
+            tries += 1
+            outcome = self._judge(endpoint, attempt)
+            if isinstance(outcome, ModelResponse):
+                outcome.latency_s = time.perf_counter() - started
+                return outcome
+            final, reason = outcome
+            if attempt.failure == "connection" and failovers and pool.in_service(besides=endpoint):
+                failovers, tries, avoid = failovers - 1, tries - 1, endpoint  # re-sent elsewhere at once
                 continue
+            if final or tries >= attempts:
+                return ModelResponse(error=self._redact(reason[:300]), latency_s=time.perf_counter() - started)
+            # a 429 rests its endpoint instead, and a malformed body is asked again at once
+            backoff = attempt.status == 0 or (attempt.status >= 300 and attempt.status != 429)
+            if backoff and not pool.in_service(besides=endpoint):  # no other endpoint to try meanwhile
+                await asyncio.sleep(retry_delay(tries - 1, attempt.headers))
+            avoid = endpoint
+
+    def _judge(self, endpoint: Endpoint, attempt: Attempt) -> ModelResponse | tuple[bool, str]:
+        """Tell the pool how the attempt went; returns the answer, or (whether the error is final, its reason)."""
+        attempts = self.options.max_retries + 1
+        if 200 <= attempt.status < 300:
+            try:
+                completion = _Completion.model_validate(json.loads(attempt.body))
+            except ValueError as exc:  # JSON or validation errors: a 200 body that is not a completion
+                self.pool.finish(endpoint, "answered")
+                reason = f"{type(exc).__name__}: {exc}"[:160]
+                log.info("%s: malformed 200 answer from %s: %s", self.name, endpoint.label, reason)
+                return False, f"malformed response after {attempts} attempts ({reason})"
+            self.pool.finish(endpoint, "ok")
             return self._parse(completion)
-        raise MalformedResponse(f"malformed response after {attempts} attempts ({reason})")
+        if attempt.status:
+            retry = should_retry(attempt)
+            if attempt.status == 429:
+                self.pool.finish(endpoint, "rate_limited", retry_delay(0, attempt.headers))
+                if not retry:
+                    return True, "rate limited: HTTP 429, not retried (Retry-After over 2 minutes, or x-should-retry)"
+                return False, f"rate limited: HTTP 429 after {attempts} attempts"
+            self.pool.finish(endpoint, "failed" if retry else "answered")
+            return not retry, f"HTTP {attempt.status}: {_error_detail(attempt.body)}"
+        if attempt.failure == "timeout":
+            self.pool.finish(endpoint, "failed")
+            return False, f"timeout: no answer within {self.options.timeout:g} s ({attempts} attempts)"
+        self.pool.finish(endpoint, "unreachable")
+        return False, f"connection error: {attempt.detail}"
 
     def _parse(self, completion: _Completion) -> ModelResponse:
         message = completion.choices[0].message
@@ -275,25 +308,20 @@ class OpenAIModel:
             input_tokens=input_tokens, output_tokens=output_tokens,
             cost_usd=(input_tokens * price.input + output_tokens * price.output) / 1e6)
 
-    def _reason(self, exc: Exception) -> str:
-        """A short, key-free reason for a failed request."""
-        attempts = self.options.max_retries + 1
-        root: BaseException = exc
-        while root.__cause__ is not None:
-            root = root.__cause__
-        # the aiohttp transport reports a refused connection as a connect *timeout*: trust the root cause
-        if isinstance(exc, openai.APITimeoutError) and isinstance(root, (TimeoutError, openai.APITimeoutError)):
-            reason = f"timeout: no answer within {self.options.timeout:g} s ({attempts} attempts)"
-        elif isinstance(exc, openai.RateLimitError):
-            reason = f"rate limited: HTTP 429 after {attempts} attempts"
-        elif isinstance(exc, openai.APIStatusError):
-            detail = exc.body.get("message") if isinstance(exc.body, dict) else None
-            reason = f"HTTP {exc.status_code}: {detail or exc.message}"
-        elif isinstance(exc, openai.APIConnectionError):
-            reason = f"connection error: {root}"
-        else:
-            reason = str(exc)
-        return self._redact(reason[:300])
-
     def _redact(self, text: str) -> str:
         return redact(text.replace(self._api_key, "***") if self._api_key else text)
+
+
+def _error_detail(body: bytes) -> str:
+    """The message of an error answer (``{"error": {"message": ...}}`` as OpenAI sends it), else its text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+    return body[:200].decode(errors="replace").strip() or "no detail"

@@ -9,8 +9,9 @@ which is :meth:`~ResponseCache.key`, :meth:`~ResponseCache.get` and, on a miss, 
 :meth:`~ResponseCache.put` (ignored when ``response.error`` is set).
 
 The key is the sha256 of everything that decides a model's output: the model config without secrets and without
-operational settings (:data:`NON_OUTPUT_KEYS`: timeouts, concurrency, rate limits, prices, ...), the messages, the
-sha256 of every image file, the generation parameters and the repeat index. Request ``metadata`` is not part of it.
+operational settings (:data:`NON_OUTPUT_KEYS`: endpoint URLs, timeouts, concurrency, rate limits, prices, ...), the
+messages, the sha256 of every image file, the generation parameters and the repeat index. Request ``metadata`` is not
+part of it.
 
 One connection in WAL mode; every call takes a lock, so concurrent coroutines (and threads) are serialised.
 The eval runner batches its writes: :meth:`ResponseCache.stage` holds a response in memory (visible to
@@ -33,10 +34,13 @@ from ...models.base import Model, ModelRequest, ModelResponse
 from ...models.config import SECRET_KEYS, ModelConfig, redact
 from ...tasks.bench.folder import sha256_file
 
-#: config fields that never change what a model answers; left out of cache keys and resume checks
+#: config fields that never change what a model answers; left out of cache keys and resume checks. ``base_url`` is
+#: where the model is served, not which model answers (``model`` says that): adding or removing a replica, or moving
+#: the server, keeps the cache and the run resumable
 NON_OUTPUT_KEYS: frozenset[str] = frozenset({
     *SECRET_KEYS, "name", "source", "offline", "allow_hosts", "api_key_env", "timeout", "max_retries",
     "max_concurrency", "requests_per_minute", "tokens_per_minute", "price_per_million", "max_data_url_bytes",
+    "base_url", "transport",
 })
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, created REAL)"
@@ -80,6 +84,8 @@ class ResponseCache:
         self._staging_lock = threading.Lock()  # the staged responses, so staging never waits for a commit
         self._staged: dict[str, ModelResponse] = {}
         self._committing: dict[str, ModelResponse] = {}
+        self._config: ModelConfig | None = None  # the last config keyed, and its output_config
+        self._config_output: dict[str, Any] = {}
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -91,8 +97,10 @@ class ResponseCache:
             ) from exc
 
     def key(self, config: ModelConfig, request: ModelRequest, repeat: int = 0) -> str:
+        if config is not self._config:  # a run asks with one config: its part of the key is worked out once
+            self._config, self._config_output = config, output_config(config)
         payload = {
-            "config": output_config(config),
+            "config": self._config_output,
             "messages": [m.model_dump() for m in request.messages],
             "images": [file_sha256(p) for p in request.images],
             "params": request.params.model_dump(),

@@ -57,7 +57,11 @@ def print_summary(info: RunInfo, folder: Path) -> None:
               help="registered name (oracle, constant, random, configs/models/*.yaml), a YAML path, or hf:PATH")
 @click.option("--split", default="test", show_default=True, help="train, val, test or all")
 @click.option("--limit", type=int, default=None, help="only the first N items of the split")
-@click.option("--concurrency", type=int, default=8, show_default=True, help="worker tasks (requests in flight)")
+@click.option("--concurrency", type=int, default=8, show_default=True,
+              help="requests in flight (worker tasks); with several endpoints, at least their max_concurrency summed")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="processes answering the run, for when one process's CPU is the limit; each takes a share of "
+                   "--concurrency and of the model's limits, and the result is one ordinary run folder")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="run folder [default: runs/<bench name>/<model name>]; rerunning on it resumes")
 @click.option("--repeats", type=int, default=1, show_default=True, help="answers per item (sampling spread)")

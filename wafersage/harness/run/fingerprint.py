@@ -5,7 +5,8 @@ A run folder's ``run.json`` keeps one sha256 per part (never a value, so a key i
 :func:`~.cache.output_config`), the system prompt actually sent (the config's, else the harness default
 :data:`~.messages.SYSTEM_PROMPT`, so a change of the default is a change), each sampling setting
 (``sampling.<field>`` of :class:`~wafersage.models.base.GenerationParams`), the benchmark hash and the split.
-Resuming compares the parts and names those that differ (:func:`changed_parts`).
+Resuming compares the parts and names those that differ (:func:`changed_parts`); a part this version no longer
+fingerprints (:data:`RETIRED_PARTS`) is not a difference.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from .cache import output_config
 from .messages import system_prompt_sent
 
 Fingerprint = dict[str, str]  # part name -> sha256 of its value
+#: parts that folders made by older versions record and this one leaves out: the endpoint is not the model's identity
+RETIRED_PARTS = frozenset({"model.base_url"})
 
 
 def _sha256(value: Any) -> str:
@@ -46,5 +49,5 @@ def _describe(part: str) -> str:
 
 def changed_parts(recorded: Fingerprint, current: Fingerprint) -> list[str]:
     """The parts that differ (set in one only, or to another value), in words, e.g. ``sampling setting 'seed'``."""
-    names = sorted(set(recorded) | set(current))
+    names = sorted((set(recorded) - RETIRED_PARTS) | set(current))
     return [_describe(name) for name in names if recorded.get(name) != current.get(name)]

@@ -30,6 +30,8 @@ RUN_INFO = "run.json"
 LOCK = ".lock"
 
 UnitKey = tuple[str, int]  # (item_id, repeat)
+#: an fsync of samples.jsonl starts at most this often unless a waiter needs one sooner (see :class:`SampleWriter`)
+SYNC_INTERVAL_S = 0.05
 
 
 class RunFolderError(ValueError):
@@ -141,10 +143,12 @@ def rewrite_samples(path: Path, samples: list[Sample]) -> None:
 class SampleWriter:
     """Appends samples to ``samples.jsonl``, each line written and flushed at once, and fsyncs them (group commit).
 
-    Fsyncs run in a worker thread, one at a time, each covering every line written before it started; lines written
-    during one get the next as soon as it ends, so the event loop never waits on the disk and samples arriving
-    together share one fsync. ``before_sync`` (e.g. committing the response cache's staged answers) runs
-    in that thread just before each fsync. :meth:`append` returns at once with the line's number, :meth:`synced`
+    Fsyncs run in a worker thread, one at a time, each covering every line written before it started, so the event
+    loop never waits on the disk and samples arriving together share one fsync. A line written while none runs gets
+    one at once if none started in the last :data:`SYNC_INTERVAL_S`, else when that interval is over or as soon as
+    someone waits for it, whichever comes first: answers trickling in from a slow model at high concurrency share
+    fsyncs instead of paying one every line or two, and a waiter never waits for the interval. ``before_sync``
+    (e.g. committing the response cache's staged answers) runs in that thread just before each fsync. :meth:`append` returns at once with the line's number, :meth:`synced`
     waits until a line is on disk, ``await write(sample)`` does both, :meth:`drain` waits for every line.
     """
 
@@ -154,20 +158,22 @@ class SampleWriter:
         self._written = 0
         self._synced = 0
         self._syncing: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the next fsync, when lines wait for the interval to pass
+        self._last_start = -float("inf")
 
     def append(self, sample: Sample) -> int:
         """Write and flush one line (inside a running event loop); returns its number for :meth:`synced`."""
         self._fh.write(sample.model_dump_json().encode() + b"\n")
         self._fh.flush()
         self._written += 1
-        if self._syncing is None:
-            self._start_sync()
+        if self._syncing is None and self._timer is None:
+            self._schedule_sync()
         return self._written
 
     async def synced(self, line: int) -> None:
         """Return once line number ``line`` (and every line before it) is on disk."""
         while self._synced < line:
-            if self._syncing is None:  # the last fsync failed: try again
+            if self._syncing is None:  # none runs (the next waits for the interval, or the last failed): start one
                 self._start_sync()
             assert self._syncing is not None
             await asyncio.shield(self._syncing)
@@ -180,11 +186,31 @@ class SampleWriter:
         """Return once every line written so far is on disk."""
         await self.synced(self._written)
 
+    def _schedule_sync(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._last_start + SYNC_INTERVAL_S - loop.time()
+        if delay <= 0:
+            self._start_sync()
+        else:
+            self._timer = loop.call_later(delay, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        if self._syncing is None and self._synced < self._written:
+            try:
+                self._start_sync()
+            except RuntimeError:  # the event loop is shutting its executor down: close() syncs the rest
+                pass
+
     def _start_sync(self) -> None:
         # an executor future with a callback, not a task; the callback records the lines covered and resolves the
-        # future that waiters hold, then starts the next fsync whenever lines were written meanwhile, whether or
+        # future that waiters hold, then schedules the next fsync whenever lines were written meanwhile, whether or
         # not anyone waits for them yet
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         loop = asyncio.get_running_loop()
+        self._last_start = loop.time()
         fsync = loop.run_in_executor(None, self._commit)
         self._syncing = announced = loop.create_future()
         fsync.add_done_callback(functools.partial(self._sync_done, self._written, announced))
@@ -198,9 +224,9 @@ class SampleWriter:
         else:
             self._synced = max(self._synced, covered)
             announced.set_result(None)  # waiters wake up after this callback, to the new state
-            if self._synced < self._written:
+            if self._synced < self._written and self._timer is None:
                 try:
-                    self._start_sync()
+                    self._schedule_sync()
                 except RuntimeError:  # the event loop is shutting its executor down: close() syncs the rest
                     pass
 
@@ -211,6 +237,9 @@ class SampleWriter:
 
     def close(self) -> None:
         """Sync what is left (lines written after the last fsync, when the loop stopped early) and close."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         try:
             if not self._fh.closed and self._synced < self._written:
                 self._commit()

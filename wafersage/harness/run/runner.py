@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Sized
 
 from tqdm import tqdm
 
@@ -34,6 +34,7 @@ from .folder import (
     SAMPLES, SampleWriter, UnitKey, final_samples, folder_lock, read_run_info, read_samples, rewrite_samples,
     write_run_info,
 )
+from .workers import check_workers, merge_shards, run_shards, shard_jobs
 
 CACHE_FILE = ".wafersage-cache.sqlite"
 #: packages whose versions run.json records (those installed)
@@ -52,10 +53,6 @@ class Unit:
     repeat: int
     request: ModelRequest
     sent: SentRequest
-
-    @property
-    def key(self) -> UnitKey:
-        return self.item.id, self.repeat
 
 
 def now_iso() -> str:
@@ -116,25 +113,32 @@ def repeat_params(params: GenerationParams, repeat: int) -> GenerationParams:
     return params.model_copy(update={"seed": params.seed + repeat})
 
 
+def iter_units(
+    items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
+    system_prompt: str | None = None, todo: set[UnitKey] | None = None, with_image: bool = True,
+) -> Iterator[Unit]:
+    """The work, one unit at a time as it is asked for: one per item and repeat (those in ``todo`` when given), with
+    the request and its record (``system_prompt``: the model config's, None for the harness default;
+    ``with_image`` False for a blind run)."""
+    for item in items:
+        first = build_request(item, bench, params, system_prompt, with_image=with_image)  # repeats: other params
+        messages = [m.model_dump() for m in first.messages]
+        size, image_format = record_image(first.images[0]) if first.images else (None, None)
+        for repeat in range(repeats):
+            if todo is not None and (item.id, repeat) not in todo:
+                continue
+            request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
+            sent = SentRequest(messages=messages, image=item.image if with_image else None, image_size=size,
+                               image_format=image_format, params=request.params.model_dump())
+            yield Unit(item, repeat, request, sent)
+
+
 def make_units(
     items: list[VQAItem], bench: Benchmark, repeats: int, params: GenerationParams, record_image: ImageRecorder,
     system_prompt: str | None = None, with_image: bool = True,
 ) -> list[Unit]:
-    """The work list: one unit per item and repeat, with the request and its record (``system_prompt``: the model
-    config's, None for the harness default; ``with_image`` False for a blind run)."""
-    units = []
-    for item in items:
-        first = build_request(item, bench, params, system_prompt, with_image=with_image)  # repeats: other params
-        for repeat in range(repeats):
-            request = first.model_copy(update={"params": repeat_params(params, repeat)}) if repeat else first
-            size, image_format = record_image(request.images[0]) if request.images else (None, None)
-            sent = SentRequest(
-                messages=[m.model_dump() for m in request.messages], image=item.image if request.images else None,
-                image_size=size,
-                image_format=image_format, params=request.params.model_dump(),
-            )
-            units.append(Unit(item, repeat, request, sent))
-    return units
+    """The whole work list (:func:`iter_units`)."""
+    return list(iter_units(items, bench, repeats, params, record_image, system_prompt, with_image=with_image))
 
 
 def check_resume(folder: Path, fingerprint: Fingerprint, bench: Benchmark, split: str) -> RunInfo | None:
@@ -178,13 +182,16 @@ async def call_model(model: Model, requests: list[ModelRequest]) -> list[ModelRe
 
 
 async def run_units(
-    units: list[Unit], model: Model, config: ModelConfig, cache: ResponseCache, writer: SampleWriter,
-    concurrency: int, progress: bool | None = None,
+    units: Iterable[Unit], model: Model, config: ModelConfig, cache: ResponseCache, writer: SampleWriter,
+    concurrency: int, progress: bool | None = None, total: int | None = None,
 ) -> None:
-    """Run the units through ``concurrency`` worker tasks fed by a bounded queue; batches for batch backends."""
+    """Run the units through ``concurrency`` worker tasks fed by a bounded queue; batches for batch backends.
+    ``units`` may be an iterator (then give their number as ``total``, for the progress bar): each is taken when
+    the queue has room, so the first requests go out at once."""
     queue: asyncio.Queue[Unit | None] = asyncio.Queue(maxsize=max(2 * concurrency, 16))
     batch_size = max(1, model.batch_size)
-    bar = tqdm(total=len(units), unit="item", desc=config.name, smoothing=0.1, dynamic_ncols=True,
+    count = len(units) if total is None and isinstance(units, Sized) else total
+    bar = tqdm(total=count, unit="item", desc=config.name, smoothing=0.1, dynamic_ncols=True,
                disable=None if progress is None else not progress)
 
     # baselines are free and answer from request metadata, which cache keys leave out: never cache them
@@ -243,9 +250,12 @@ async def execute(
     """Run the units still to do, then close the model (inside the event loop its client belongs to)."""
     try:
         todo_items = [item for item in items if any((item.id, r) in todo for r in range(repeats))]
-        units = make_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt,
+        for item in todo_items:  # a refused image stops the run before its first request (checked once each)
+            if not config.no_image:
+                bench.image_path(item)
+        units = iter_units(todo_items, bench, repeats, params, model.sent_image, config.system_prompt, todo,
                            with_image=not config.no_image)
-        await run_units([u for u in units if u.key in todo], model, config, cache, writer, concurrency, progress)
+        await run_units(units, model, config, cache, writer, concurrency, progress, total=len(todo))
     finally:
         await model.aclose()
 
@@ -267,15 +277,20 @@ def run_eval(
     dry_run: bool = False, offline: bool = False, cache_path: str | Path | None = None,
     image_max_side: int | None = None, image_format: str | None = None,
     params: GenerationParams | None = None, progress: bool | None = None, no_image: bool = False,
+    workers: int = 1,
 ) -> RunInfo | CostEstimate:
     """Evaluate a model on a benchmark split; returns the run's :class:`RunInfo` (a :class:`CostEstimate` when
     ``dry_run``, which calls nothing and writes nothing). ``RunInfo.n_failed`` counts every item and repeat of
-    the selection without an ok sample (failed, or not run because of ``retry_errors``). Raises :class:`EvalUsageError`,
+    the selection without an ok sample (failed, or not run because of ``retry_errors``). ``workers`` > 1 answers
+    it in that many processes (:mod:`.workers`; started by multiprocessing's spawn, so a script calling this needs
+    the ``if __name__ == "__main__":`` guard). Raises :class:`EvalUsageError`,
     :class:`~wafersage.models.config.ModelConfigError` or :class:`~wafersage.tasks.bench.folder.BenchmarkError`
     for bad input."""
     _validate_options(split, limit, concurrency, repeats)
     bench = Benchmark.load(bench_dir)
     config = resolve_config(model_spec, offline, image_max_side, image_format, no_image)
+    if (problem := check_workers(workers, config)) is not None:
+        raise EvalUsageError(problem)
     params = params or GenerationParams()
     items = bench.items(split)[:limit] if limit else bench.items(split)
     if not items:
@@ -290,7 +305,7 @@ def run_eval(
                    fingerprint=request_fingerprint(config, params, bench.hash, split))
     with folder_lock(folder):  # one process per run folder, for the run's life
         return _run_in_folder(folder, plan, retry_errors=retry_errors, concurrency=concurrency,
-                              cache_path=cache_path, progress=progress)
+                              cache_path=cache_path, progress=progress, workers=workers)
 
 
 @dataclass
@@ -307,10 +322,11 @@ class RunPlan:
 
 
 def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurrency: int,
-                   cache_path: str | Path | None, progress: bool | None) -> RunInfo:
+                   cache_path: str | Path | None, progress: bool | None, workers: int) -> RunInfo:
     """The run itself, inside the folder's lock: check the folder, answer what is still to do, record it."""
     bench, config, items, repeats = plan.bench, plan.config, plan.items, plan.repeats
     earlier = check_resume(folder, plan.fingerprint, bench, plan.split)
+    merge_shards(folder)  # what the workers of an interrupted run answered
     samples_path = folder / SAMPLES
     previous = final_samples(read_samples(samples_path)[0])
     keys = [(item.id, r) for item in items for r in range(repeats)]
@@ -329,7 +345,14 @@ def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurren
         fingerprint=plan.fingerprint,
     )
     write_run_info(folder, info)
-    if model is not None:
+    if model is not None and workers > 1:
+        jobs = shard_jobs(folder, bench, plan.split, repeats, [k for k in keys if k in todo], config, plan.params,
+                          Path(cache_path or default_cache_path(folder)), concurrency, workers)
+        try:
+            run_shards(jobs, progress, config.name)
+        finally:
+            merge_shards(folder)
+    elif model is not None:
         cache = ResponseCache(cache_path or default_cache_path(folder))
         writer = SampleWriter(samples_path, before_sync=cache.commit_staged)
         try:

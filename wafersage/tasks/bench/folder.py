@@ -79,6 +79,7 @@ class Benchmark:
     def __init__(self, root: Path, manifest: dict[str, Any]):
         self.root = root
         self.manifest = manifest
+        self._images: dict[str, Path] = {}  # image name -> its checked path (wafers share one image per item)
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True) -> "Benchmark":
@@ -154,10 +155,12 @@ class Benchmark:
 
     def image_path(self, item: VQAItem) -> Path:
         """The item's image: inside the folder and a PNG or JPEG within the size limits, else :class:`BenchmarkError`
-        naming the item and the path."""
-        where = f"{self.root / 'items.jsonl'}: item {item.id} image"
-        path = self.file(item.image, where)
-        check_image(path, where=where, error=BenchmarkError)
+        naming the item and the path. Checked once per image name and benchmark object."""
+        if (path := self._images.get(item.image)) is None:
+            where = f"{self.root / 'items.jsonl'}: item {item.id} image"
+            path = self.file(item.image, where)
+            check_image(path, where=where, error=BenchmarkError)
+            self._images[item.image] = path
         return path
 
     def wafers(self, split: str | None = None) -> Iterator[WaferMap]:
