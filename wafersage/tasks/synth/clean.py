@@ -144,13 +144,22 @@ def clean(
     classes = [class_of(w) for w in wafers]
     ids = [w.id for w in wafers]
     if not options.enabled or not wafers:
-        return _report(options, name, ids, classes, flags={}, summaries_extra={}, kept=ids, hard=[])
+        return clean_embedded(ids, classes, np.zeros((len(ids), 0)), options, name)
     geoms = list(geometries) if geometries is not None else measure_many(wafers)
     if len(geoms) != len(wafers):
         raise ValueError(f"clean: got {len(wafers)} maps but {len(geoms)} geometries; pass one geometry per map")
-    vectors = np.asarray(embedder(wafers, geoms), dtype=np.float64)
-    if vectors.ndim != 2 or vectors.shape[0] != len(wafers):
-        raise ValueError(f"clean: embedding {name} returned shape {vectors.shape}; expected ({len(wafers)}, d)")
+    return clean_embedded(ids, classes, embedder(wafers, geoms), options, name)
+
+
+def clean_embedded(ids: list[str], classes: list[str], vectors: np.ndarray, options: CleaningOptions,
+                   name: str = geometry_embedding.__name__) -> CleaningReport:
+    """:func:`clean` on maps already embedded: their ids, classes (:func:`class_of`) and one row of ``vectors``
+    each (``name``: the embedding's, for the report). A build's workers embed the maps; this judges them all."""
+    if not options.enabled or not ids:
+        return _report(options, name, ids, classes, flags={}, summaries_extra={}, kept=ids, hard=[])
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids):
+        raise ValueError(f"clean: embedding {name} returned shape {vectors.shape}; expected ({len(ids)}, d)")
     not_finite = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
     if not_finite.size:
         raise ValueError(f"clean: embedding {name} gave NaN or infinite values for {not_finite.size} maps (first: "
