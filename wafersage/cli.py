@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "synth": "wafersage.harness.synth_cli:synth",
     "validate-real": "wafersage.tasks.classify.cli:validate_real",
     "eval": "wafersage.harness.run.cli:eval_cmd",
+    "merge": "wafersage.harness.run.cli:merge_cmd",
     "score": "wafersage.harness.scoring.cli:score",
     "calibrate": "wafersage.harness.agreement.cli:calibrate_cmd",
     "agreement": "wafersage.harness.agreement.cli:agreement_cmd",

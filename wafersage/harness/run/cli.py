@@ -15,6 +15,7 @@ from .estimate import CostEstimate
 from .records import RunInfo
 from .folder import RunFolderError, load_run
 from .runner import EvalUsageError, default_out_dir, resolve_config, run_eval
+from .shards import MergeError, merge_runs
 
 USAGE_ERRORS = (EvalUsageError, ModelConfigError, BenchmarkError, RunFolderError)
 
@@ -39,7 +40,8 @@ def print_estimate(estimate: CostEstimate) -> None:
 
 def print_summary(info: RunInfo, folder: Path) -> None:
     summary = load_run(folder).summary()
-    click.echo(f"{info.model_name} on {info.bench_name} ({info.split}): "
+    shard = f", shard {info.shard.spec}" if info.shard else ""
+    click.echo(f"{info.model_name} on {info.bench_name} ({info.split}{shard}): "
                f"{info.n_ok} ok, {info.n_failed} failed of {info.n_items * info.repeats}")
     click.echo(f"  tokens         {summary.input_tokens:,} in, {summary.output_tokens:,} out "
                f"({summary.n_cached} answers from the cache)")
@@ -68,6 +70,9 @@ def print_summary(info: RunInfo, folder: Path) -> None:
               help="response cache file [default: .wafersage-cache.sqlite next to the run folder]")
 @click.option("--image-max-side", type=int, default=None, help="cap the long side of sent images (pixels)")
 @click.option("--image-format", type=click.Choice(["png", "jpeg"]), default=None, help="encoding of sent images")
+@click.option("--shard", default=None, metavar="K/N",
+              help="answer only the K-th of N parts of the selection, cut by wafer (a node's share of a run split "
+                   "across machines); put the parts together with 'wafersage merge'")
 @click.option("--progress/--no-progress", default=None, help="progress bar [default: on a terminal]")
 @click.pass_context
 def eval_cmd(ctx: click.Context, bench_dir: Path, model_spec: str, out_dir: Path | None, **options) -> None:
@@ -88,3 +93,31 @@ def eval_cmd(ctx: click.Context, bench_dir: Path, model_spec: str, out_dir: Path
         return
     print_summary(result, out_dir)
     ctx.exit(1 if result.n_failed else 0)
+
+
+@click.command("merge")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="run folder to write (new or empty); score, report and compare it like any run")
+@click.option("--bench", "bench_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the benchmark folder on this machine [default: the one the first shard recorded]")
+@click.pass_context
+def merge_cmd(ctx: click.Context, runs: tuple[Path, ...], out_dir: Path, bench_dir: Path | None) -> None:
+    """Merge the run folders of 'wafersage eval --shard K/N' into one run folder.
+
+    They must share benchmark, split, model config, system prompt, sampling settings and repeats, and cover every
+    item of the selection exactly once (items in no shard or in two are named)."""
+    try:
+        result = merge_runs(runs, out_dir, bench_dir)
+    except (*USAGE_ERRORS, MergeError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(2)
+    info = result.info
+    click.echo(f"merged {len(runs)} shards of {info.model_name} on {info.bench_name} ({info.split}): "
+               f"{info.n_items} items, {info.n_ok} ok, {info.n_failed} failed -> {out_dir}")
+    if result.missing:
+        keys = ", ".join(f"{item}#{repeat}" if repeat else item for item, repeat in result.missing[:5])
+        click.echo(f"  {len(result.missing)} answers are missing (interrupted shards: {keys}"
+                   f"{', ...' if len(result.missing) > 5 else ''}); 'wafersage score' counts them as failed, and "
+                   f"'wafersage eval' with the same settings and --out {out_dir} answers them", err=True)
+    click.echo(f"  next: wafersage score {out_dir}")

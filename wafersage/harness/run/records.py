@@ -1,7 +1,7 @@
 """Records of a run folder: ``samples.jsonl`` (one :class:`Sample` per line) and ``run.json`` (:class:`RunInfo`)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,19 @@ class Sample(BaseModel):
         return self.response.error is None
 
 
+class ShardInfo(BaseModel):
+    """The part of a selection a sharded run answers (``wafersage eval --shard K/N``; see :mod:`.shards`)."""
+
+    index: int = Field(ge=1, description="K of --shard K/N (1-based)")
+    count: int = Field(ge=1, description="N of --shard K/N")
+    selection_items: int = Field(ge=0, description="items of the whole selection (split, --limit) the shards share")
+    selection_sha256: str = Field(description="sha256 of the whole selection's item ids, one per line, in order")
+
+    @property
+    def spec(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class RunInfo(BaseModel):
     model: dict[str, Any]  # the model config without secrets
     model_name: str
@@ -54,3 +67,10 @@ class RunInfo(BaseModel):
     offline: bool = False
     fingerprint: dict[str, str] | None = Field(
         None, description="sha256 per part that shapes the requests (harness.run.fingerprint); resume compares it")
+    shard: ShardInfo | None = Field(
+        None, description="the part of the selection this run answers (--shard K/N); item_ids are its items")
+    merged_from: list[dict[str, Any]] | None = Field(
+        None, description="the shard folders 'wafersage merge' made this run from: folder, shard, items, times, "
+                          "git commit and package versions of each")
+    source: Literal["eval", "imported"] = Field(
+        "eval", description="'imported': the answers were produced elsewhere and read by 'wafersage import-answers'")
