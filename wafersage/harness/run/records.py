@@ -1,7 +1,7 @@
 """Records of a run folder: ``samples.jsonl`` (one :class:`Sample` per line) and ``run.json`` (:class:`RunInfo`)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +44,17 @@ class ShardInfo(BaseModel):
         return f"{self.index}/{self.count}"
 
 
+class ImportInfo(BaseModel):
+    """Where an imported run's answers came from (``wafersage import-answers``)."""
+
+    answers_file: str = Field(description="the answers file as given")
+    answers_sha256: str
+    n_answers: int = Field(description="answer lines read")
+    n_missing: int = Field(description="items of the selection the file did not answer (recorded as missing)")
+    latency_reported: bool = Field(description="every answer gave latency_s (else the run's latency is unknown)")
+    imported_at: str
+
+
 class RunInfo(BaseModel):
     model: dict[str, Any]  # the model config without secrets
     model_name: str
@@ -72,5 +83,5 @@ class RunInfo(BaseModel):
     merged_from: list[dict[str, Any]] | None = Field(
         None, description="the shard folders 'wafersage merge' made this run from: folder, shard, items, times, "
                           "git commit and package versions of each")
-    source: Literal["eval", "imported"] = Field(
-        "eval", description="'imported': the answers were produced elsewhere and read by 'wafersage import-answers'")
+    imported: ImportInfo | None = Field(
+        None, description="set when the answers were produced elsewhere and read by 'wafersage import-answers'")

@@ -133,7 +133,7 @@ def check_resume(folder: Path, fingerprint: Fingerprint, bench: Benchmark, split
     if info is None:
         return None
     restart = "pass another --out folder, or delete this one to start over"
-    if info.source != "eval":
+    if info.imported is not None:
         raise EvalUsageError(f"{folder}: this run folder holds answers imported with 'wafersage import-answers'; "
                              f"'wafersage eval' does not add to it; {restart}")
     if (info.shard and info.shard.spec) != (shard and shard.spec):

@@ -129,7 +129,8 @@ def _check_cover(folders: Sequence[Path], infos: Sequence[RunInfo], selection: S
             count = counts.pop()
             have = {_shard(info).index for info in infos}
             todo = [f"{k}/{count}" for k in range(1, count + 1) if k not in have]
-            absent = f" (shard {', '.join(todo)} not given: run 'wafersage eval ... --shard K/N' for it)" if todo else ""
+            if todo:
+                absent = f" (shard {', '.join(todo)} not given: run 'wafersage eval ... --shard K/N' for it)"
         problems.append(f"{len(gaps)} items are in no shard: {_listed(gaps)}{absent}")
     if overlaps:
         pairs = sorted({" and ".join(str(folders[p]) for p in holders[i]) for i in overlaps})
