@@ -123,3 +123,26 @@ def test_an_interrupted_shard_leaves_its_answers_missing_and_eval_finishes_the_m
     assert info.n_ok == LIMIT and info.n_failed == 0
     finished = score_run(tmp_path / "merged", progress=False)
     assert finished.rule == Summary.model_validate_json((runs / "whole" / "summary.json").read_text()).rule
+
+
+def test_shards_scored_alike_bring_their_scores_and_others_are_named(runs, tmp_path):
+    shards = []
+    for k in (1, 2, 3):
+        shards.append(tmp_path / f"s{k}")
+        shutil.copytree(runs / f"s{k}", shards[-1])
+        if k != 2:
+            score_run(shards[-1], progress=False)
+    result = CliRunner().invoke(main, ["merge", *map(str, shards), "--out", str(tmp_path / "unscored")])
+    assert result.exit_code == 0 and f"not scored ({shards[1]} is not scored)" in " ".join(result.output.split())
+    assert not (tmp_path / "unscored" / "summary.json").exists()
+    score_run(shards[1], progress=False)
+    result = CliRunner().invoke(main, ["merge", *map(str, shards), "--out", str(tmp_path / "carried")])
+    assert result.exit_code == 0 and "the shards' scores carried over" in result.output, result.output
+    carried = (tmp_path / "carried" / "scores.jsonl").read_text()
+    summary = Summary.model_validate_json((tmp_path / "carried" / "summary.json").read_text())
+    rescored = score_run(tmp_path / "carried", progress=False)  # what scoring the merged folder once gives
+    assert (tmp_path / "carried" / "scores.jsonl").read_text() == carried and summary == rescored
+    samples = (shards[2] / "samples.jsonl").read_text()
+    (shards[2] / "samples.jsonl").write_text(samples.replace('"text":"', '"text":"Changed. ', 1))
+    result = CliRunner().invoke(main, ["merge", *map(str, shards), "--out", str(tmp_path / "stale")])
+    assert f"not scored ({shards[2]} changed after it was scored)" in " ".join(result.output.split())

@@ -44,7 +44,7 @@ COMMANDS: dict[str, str] = {
     "synth": "wafersage.harness.synth_cli:synth",
     "validate-real": "wafersage.tasks.classify.cli:validate_real",
     "eval": "wafersage.harness.run.cli:eval_cmd",
-    "merge": "wafersage.harness.run.cli:merge_cmd",
+    "merge": "wafersage.harness.scoring.cli:merge_cmd",
     "import-answers": "wafersage.harness.run.cli:import_answers_cmd",
     "score": "wafersage.harness.scoring.cli:score",
     "calibrate": "wafersage.harness.agreement.cli:calibrate_cmd",

@@ -15,7 +15,6 @@ from .estimate import CostEstimate
 from .records import RunInfo
 from .folder import RunFolderError, load_run
 from .runner import EvalUsageError, default_out_dir, resolve_config, run_eval
-from .shards import MergeError, merge_runs
 from .vendor import VendorError, export_questions, import_answers
 
 USAGE_ERRORS = (EvalUsageError, ModelConfigError, BenchmarkError, RunFolderError)
@@ -94,34 +93,6 @@ def eval_cmd(ctx: click.Context, bench_dir: Path, model_spec: str, out_dir: Path
         return
     print_summary(result, out_dir)
     ctx.exit(1 if result.n_failed else 0)
-
-
-@click.command("merge")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="run folder to write (new or empty); score, report and compare it like any run")
-@click.option("--bench", "bench_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="the benchmark folder on this machine [default: the one the first shard recorded]")
-@click.pass_context
-def merge_cmd(ctx: click.Context, runs: tuple[Path, ...], out_dir: Path, bench_dir: Path | None) -> None:
-    """Merge the run folders of 'wafersage eval --shard K/N' into one run folder.
-
-    They must share benchmark, split, model config, system prompt, sampling settings and repeats, and cover every
-    item of the selection exactly once (items in no shard or in two are named)."""
-    try:
-        result = merge_runs(runs, out_dir, bench_dir)
-    except (*USAGE_ERRORS, MergeError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        ctx.exit(2)
-    info = result.info
-    click.echo(f"merged {len(runs)} shards of {info.model_name} on {info.bench_name} ({info.split}): "
-               f"{info.n_items} items, {info.n_ok} ok, {info.n_failed} failed -> {out_dir}")
-    if result.missing:
-        keys = ", ".join(f"{item}#{repeat}" if repeat else item for item, repeat in result.missing[:5])
-        click.echo(f"  {len(result.missing)} answers are missing (interrupted shards: {keys}"
-                   f"{', ...' if len(result.missing) > 5 else ''}); 'wafersage score' counts them as failed, and "
-                   f"'wafersage eval' with the same settings and --out {out_dir} answers them", err=True)
-    click.echo(f"  next: wafersage score {out_dir}")
 
 
 @click.command("questions")

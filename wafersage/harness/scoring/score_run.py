@@ -10,6 +10,11 @@ An interrupted run lacks samples: every item and repeat of its selection (``run.
 ``n_missing``, and scoring warns (:class:`IncompleteRunWarning`) — a partial run never looks like a complete one.
 Samples are matched to the selection by key, so samples outside it (``n_extra``: an earlier command's larger
 ``--limit``) are left out and cannot hide missing ones.
+
+Shards (``wafersage eval --shard K/N``) may be scored, and judged, each on its own node before they are merged:
+when every shard given to ``wafersage merge`` was scored alike (:data:`SCORED_ALIKE`: scorer version and constants,
+calibration, judge and its prompt template) and none changed since, :func:`carry_scores` writes the merged folder's
+scores from theirs and its summary from those, as ``wafersage score`` would; otherwise it says what to run.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from tqdm import tqdm
 
 from ...tasks.bench.folder import Benchmark
@@ -36,7 +41,7 @@ from ..run.folder import Run, atomic_write, folder_lock, load_run
 from .stats import DetectionRates, Estimate, breakdown, detection_rates, mean_ci
 
 __all__ = ["IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
-           "load_bench_for"]
+           "load_bench_for", "carry_scores"]
 
 SCORES, SUMMARY = "scores.jsonl", "summary.json"
 
@@ -186,8 +191,10 @@ def _estimate_of(scores: list[ItemScore], value) -> Estimate | None:
     return mean_ci([v for v, _ in rows], [w for _, w in rows]) if rows else None
 
 
-def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants,
-              calibration: Calibration | None, judge: LLMJudge | None, *, n_extra: int = 0) -> Summary:
+def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants, *,
+              calibration_id: str | None, judge_identity: dict | None, n_extra: int = 0) -> Summary:
+    """The run's summary from its item scores (scored with ``constants``, the calibration ``calibration_id`` and
+    the judge ``judge_identity``, each None when not used)."""
     wafers = [s.wafer_id for s in scores]
     answered = [s for s in scores if s.status == "scored"]
     rubric_items = [s for s in scores if s.category in DIMENSIONS]
@@ -204,11 +211,12 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         bench_hash=bench.hash, split=info.split, n_items=len({s.item_id for s in scores}), n_samples=len(scores),
         n_failed=len(scores) - len(answered), n_missing=sum(s.missing for s in scores),
         n_expected=info.n_items * info.repeats, n_extra=n_extra,
-        n_judge_unscored=sum(1 for s in answered if s.judge and s.judge.status == "unscored") if judge else None,
+        n_judge_unscored=sum(1 for s in answered if s.judge and s.judge.status == "unscored")
+        if judge_identity else None,
         rule=mean_ci([s.rule_score for s in scores], wafers),
         rule_answered=_estimate_of(answered, lambda s: s.rule_score),
         rule_default=_estimate_of(scores, lambda s: s.rule_score_default if s.status == "scored" else 0.0)
-        if calibration else None,
+        if calibration_id else None,
         weighted_dimension_score=weighted_overall({d: e.value for d, e in per_dim.items()}, constants)
         if per_dim else None,
         judge=_estimate_of(judged, lambda s: s.judge.score),
@@ -232,9 +240,8 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
         cost_per_1000_questions=1000.0 * usage.cost_usd / max(sum(not s.missing for s in scores), 1),
         constants=constants, constants_sha256=constants_sha256(constants), scorer_version=SCORER_VERSION,
-        calibration_id=calibration.id if calibration else None,
-        judge_identity=judge.identity if judge else None,
-        judge_template_sha256=judge.identity["template_sha256"] if judge else None,
+        calibration_id=calibration_id, judge_identity=judge_identity,
+        judge_template_sha256=judge_identity["template_sha256"] if judge_identity else None,
     )
 
 
@@ -273,7 +280,8 @@ def _score_locked(folder: Path, judge: LLMJudge | None, calibration: Calibration
         for s, verdict in zip(answered, verdicts):
             s.judge = verdict
     atomic_write(folder / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in scores))
-    summary = summarise(run, bench, scores, constants, calibration, judge, n_extra=n_extra)
+    summary = summarise(run, bench, scores, constants, calibration_id=calibration.id if calibration else None,
+                        judge_identity=judge.identity if judge else None, n_extra=n_extra)
     atomic_write(folder / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
     return summary
 
@@ -283,3 +291,55 @@ async def _judge(judge: LLMJudge, triples, update) -> list[JudgeScore]:
         return await judge.judge_many(triples, progress=update)
     finally:
         await judge.model.aclose()
+
+
+#: what must be equal in the shards' summaries for their item scores to mix
+SCORED_ALIKE = ("scorer_version", "constants_sha256", "calibration_id", "judge_identity", "judge_template_sha256")
+
+
+def _scored(run: Run) -> tuple[Summary, list[ItemScore]] | str:
+    """The shard's summary and item scores, or why they cannot be carried."""
+    folder = run.folder
+    if not (folder / SUMMARY).exists() or not (folder / SCORES).exists():
+        return f"{folder} is not scored"
+    try:
+        summary = Summary.model_validate_json((folder / SUMMARY).read_bytes())
+        scores = [ItemScore.model_validate_json(line) for line in (folder / SCORES).read_bytes().splitlines()
+                  if line.strip()]
+    except ValidationError:
+        return f"{folder}'s scores are not readable by this wafersage"
+    selection = {(i, r) for i in run.info.item_ids or [] for r in range(run.info.repeats)}
+    sampled = {(s.item_id, s.repeat): (s.ok, s.response.text if s.ok else "") for s in run.samples
+               if (s.item_id, s.repeat) in selection}
+    scored = {(s.item_id, s.repeat): (s.status == "scored", s.answer) for s in scores if not s.missing}
+    if sampled != scored or {(s.item_id, s.repeat) for s in scores} != selection:
+        return f"{folder} changed after it was scored"
+    return summary, scores
+
+
+def carry_scores(shards: Sequence[str | Path], merged: str | Path) -> Summary | str:
+    """Write the merged folder's scores from its shards' (see the module docstring); returns its summary, or the
+    reason they were not carried (the merged folder is then left unscored)."""
+    results = [_scored(load_run(folder)) for folder in shards]
+    reasons = [result for result in results if isinstance(result, str)]
+    if reasons:
+        return "; ".join(reasons)
+    first = results[0][0]
+    if first.scorer_version != SCORER_VERSION:
+        return (f"{shards[0]} was scored by scorer version {first.scorer_version}, this wafersage's is "
+                f"{SCORER_VERSION}")
+    for folder, (summary, _) in zip(shards[1:], results[1:]):
+        differ = [field for field in SCORED_ALIKE if getattr(summary, field) != getattr(first, field)]
+        if differ:
+            return (f"{folder} and {shards[0]} were scored differently ({', '.join(differ)}); score the shards "
+                    "alike, or the merged folder once")
+    scores = {(s.item_id, s.repeat): s for _, shard_scores in results for s in shard_scores}
+    run = load_run(merged)
+    order = [(i, r) for i in run.info.item_ids or [] for r in range(run.info.repeats)]
+    merged_scores = [scores[key] for key in order]
+    summary = summarise(run, load_bench_for(run), merged_scores, first.constants,
+                        calibration_id=first.calibration_id, judge_identity=first.judge_identity)
+    with folder_lock(merged):
+        atomic_write(Path(merged) / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in merged_scores))
+        atomic_write(Path(merged) / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
+    return summary

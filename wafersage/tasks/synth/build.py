@@ -189,7 +189,8 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
             survey_bar.update(len(survey.keys))
     _check_unique_ids([k.id for k in keys])
     report: CleaningReport = clean_embedded([k.id for k in keys], [k.label for k in keys],
-                                            np.concatenate(vectors) if vectors else np.zeros((0, 0)), config.cleaning)
+                                            np.concatenate(vectors) if vectors else np.zeros((0, 0)), config.cleaning,
+                                            map_tasks=runner.map)
     report.write(root / "cleaning_report.json")
     keep = set(report.kept_ids)
     kept = [position for position, key in enumerate(keys) if key.id in keep]

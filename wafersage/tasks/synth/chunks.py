@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
+import sklearn
+from threadpoolctl import threadpool_limits
 
 from ..bench.splits import SplitKey, split_key
 from ..generate.generator import generate_maps
@@ -230,6 +232,9 @@ _WORKER: ChunkWorker | None = None  # a worker process's own
 def _start_worker(config: "SynthConfig", root: Path) -> None:
     global _WORKER
     gc.disable()  # the geometry path makes almost no reference cycles (see build._automatic_gc_paused)
+    # one thread per process, and scikit-learn's checks off, as clean() runs its fits (the workers cluster classes)
+    threadpool_limits(1)
+    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
     _WORKER = ChunkWorker(config, root, spill=True)
 
 
@@ -277,6 +282,10 @@ class ChunkRunner:
         if self._pool is None:
             return map(local, tasks)
         return self._pool.imap(remote, tasks)
+
+    def map(self, function: Callable, tasks: Iterable) -> Iterator:
+        """``map(function, tasks)`` here or in the workers (``function`` is then pickled by name)."""
+        return self._map(function, function, tasks)
 
     def survey(self, chunks: Iterable[ChunkInput]) -> Iterator[Survey]:
         return self._map(self._local.survey, _survey, chunks)
