@@ -1,5 +1,5 @@
-"""``wafersage score``, and the run-folder half of ``wafersage calibrate`` (the command lives in
-:mod:`wafersage.harness.agreement.cli`, which adds graded panels)."""
+"""``wafersage score``, ``wafersage merge`` (shards, and their scores when scored alike) and the run-folder half of
+``wafersage calibrate`` (the command lives in :mod:`wafersage.harness.agreement.cli`, which adds graded panels)."""
 from __future__ import annotations
 
 import asyncio

@@ -2,7 +2,7 @@
 
 The builder cuts the maps, by position, into chunks of :data:`CHUNK_MAPS` (never by the number of workers) and
 runs two passes over them. Between the passes, the global steps run over every map in the building process: the
-unique-id check, cleaning (Stage 0a) and the splits.
+unique-id check, cleaning (Stage 0a; its per-class clusterings are handed to the workers) and the splits.
 
 1. *Survey* a chunk: make its maps (a generated source) or take them (an import, read by the builder), measure them
    and return what the global steps need: each map's split key (id, grid hash, lot, class), its geometry feature
@@ -25,13 +25,13 @@ import dataclasses
 import gc
 import hashlib
 import multiprocessing
-from multiprocessing.pool import Pool
 import pickle
 import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
@@ -159,17 +159,20 @@ class ChunkWorker:
         with open(self.work / f"part-{part:06d}.pkl", "wb") as fh:
             pickle.dump((maps, geoms), fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _take(self, part: int) -> tuple[list[WaferMap], list[Geometry]]:
+    def _take(self, part: int, read: bool = True) -> tuple[list[WaferMap], list[Geometry]]:
+        """A part's maps and geometry, released here (``read`` False: released unread)."""
         if self.work is None:
             return self.kept.pop(part)
         path = self.work / f"part-{part:06d}.pkl"
-        with open(path, "rb") as fh:  # written by this build's survey, in its own staging folder
-            kept = pickle.load(fh)
+        kept: tuple[list[WaferMap], list[Geometry]] = ([], [])
+        if read:
+            with open(path, "rb") as fh:  # written by this build's survey, in its own staging folder
+                kept = pickle.load(fh)
         path.unlink()
         return kept
 
     def synthesise(self, work: PartWork) -> PartOutput:
-        maps, geoms = self._take(work.part)
+        maps, geoms = self._take(work.part, read=bool(work.positions))
         if self._stages is None:
             self._stages = Stages(self.config, self.describe_with, self.write_with)
         config, out = self.config, PartOutput()
