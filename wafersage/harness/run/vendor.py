@@ -44,9 +44,11 @@ class VendorError(ValueError):
 
 
 class Usage(BaseModel):
+    """Tokens an answer took, as the vendor counted them."""
+
     model_config = ConfigDict(extra="forbid")
-    input_tokens: int = Field(0, ge=0)
-    output_tokens: int = Field(0, ge=0)
+    input_tokens: int = Field(0, ge=0, description="tokens of the question, image and system prompt")
+    output_tokens: int = Field(0, ge=0, description="tokens of the answer")
 
 
 class AnswerLine(BaseModel):
@@ -60,8 +62,10 @@ class AnswerLine(BaseModel):
 
 
 class HashLine(BaseModel):
+    """The answers file's first line."""
+
     model_config = ConfigDict(extra="forbid")
-    bench_hash: str
+    bench_hash: str = Field(description="export.json's bench_hash: the benchmark the questions came from")
 
 
 def _selection(bench: Benchmark, split: str) -> list[VQAItem]:
