@@ -74,7 +74,9 @@ def test_workers_refuse_a_model_backed_build_and_a_failed_build_leaves_nothing(t
 
 @pytest.mark.parametrize("balanced", [False, True])
 def test_a_range_of_generated_maps_is_the_same_maps_as_in_the_whole_stream(balanced):
+    def described(maps):
+        return [(m.id, m.labels, m.grid.tobytes()) for m in maps]
+
     whole = list(generate_maps(30, 4, balanced=balanced))
-    tail = list(generate_maps(30, 4, balanced=balanced, start=17))
-    assert [(m.id, m.labels, m.grid.tobytes()) for m in tail] == [(m.id, m.labels, m.grid.tobytes()) for m in whole[17:]]
+    assert described(generate_maps(30, 4, balanced=balanced, start=17)) == described(whole[17:])
     assert [m.labels for m in whole[:3]] != [m.labels for m in generate_maps(3, 4, balanced=not balanced)]

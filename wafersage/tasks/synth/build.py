@@ -1,8 +1,10 @@
 """The benchmark builder: maps -> measure -> clean -> split -> describe -> rubric -> VQA items -> images -> folder.
 
 ``build_benchmark(config, out_dir)`` writes the layout documented in :mod:`wafersage.tasks.bench.folder`, plus
-``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes. The folder is
-built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half a benchmark.
+``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes, with any number of
+worker processes (the per-map work runs in chunks, :mod:`.chunks`; cleaning and splits run here over every map).
+The folder is built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half
+a benchmark.
 The model-backed describer is used when the caller passes a ``generate`` callable (``describe_with``), the model-backed
 VQA writer when it passes ``write_with``; tasks never imports a model (``wafersage synth --describe-model NAME
 --writer-model NAME`` builds the callables in :mod:`wafersage.harness.synth_cli`).

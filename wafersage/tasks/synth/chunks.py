@@ -257,8 +257,6 @@ class ChunkRunner:
 
     def __init__(self, config: "SynthConfig", root: Path, workers: int = 1, *,
                  describe_with: "GenerateFn | None" = None, write_with: "GenerateFn | None" = None):
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
         self.config, self.root, self.workers = config, root, workers
         self._local = ChunkWorker(config, root, spill=False, describe_with=describe_with, write_with=write_with)
         self._pool: Pool | None = None
