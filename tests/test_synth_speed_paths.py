@@ -88,10 +88,10 @@ def test_clock_of_one_point_matches_the_vectorised_formula():
 def test_setting_the_split_keeps_everything_else_and_leaves_the_original_alone():
     from dataclasses import replace
 
-    from wafersage.tasks.synth.build import _with_split
+    from wafersage.tasks.synth.chunks import with_split
 
     wafer = next(iter(generate_maps(1, 4, size=(30, 30))))
-    fast, plain = _with_split(wafer, "val"), replace(wafer, split="val")
+    fast, plain = with_split(wafer, "val"), replace(wafer, split="val")
     assert fast.metadata() == plain.metadata() and fast.split == "val"
     np.testing.assert_array_equal(fast.grid, plain.grid)
     assert not fast.grid.flags.writeable

@@ -44,6 +44,8 @@ COMMANDS: dict[str, str] = {
     "synth": "wafersage.harness.synth_cli:synth",
     "validate-real": "wafersage.tasks.classify.cli:validate_real",
     "eval": "wafersage.harness.run.cli:eval_cmd",
+    "merge": "wafersage.harness.scoring.cli:merge_cmd",
+    "import-answers": "wafersage.harness.run.cli:import_answers_cmd",
     "score": "wafersage.harness.scoring.cli:score",
     "calibrate": "wafersage.harness.agreement.cli:calibrate_cmd",
     "agreement": "wafersage.harness.agreement.cli:agreement_cmd",
@@ -71,6 +73,8 @@ def maps() -> None:
 @click.group(cls=LazyGroup, lazy={
     "hf": "wafersage.tasks.bench.hf_export:export_hf",
     "lm-eval": "wafersage.harness.lmeval.task_folder:export_lm_eval",
+    "questions": "wafersage.harness.run.cli:export_questions_cmd",
 })
 def export() -> None:
-    """Export a benchmark to other formats (Hugging Face datasets / Parquet, lm-evaluation-harness tasks)."""
+    """Export a benchmark to other formats (Hugging Face datasets / Parquet, lm-evaluation-harness tasks, questions
+    for a model run elsewhere)."""

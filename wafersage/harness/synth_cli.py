@@ -65,10 +65,14 @@ def _callers(stack: ExitStack, specs: dict[str, str | None], cache: ResponseCach
               help="Exit 1 when more than this share of the wafers failed in the model path (a failed call, or a "
                    "reply still invalid after the retries); the benchmark is written either way, with the failed "
                    "wafers in failures.jsonl.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for the per-map work (making, measuring, describing, questions, PNGs) of the "
+                   "geometry path; cleaning and splits stay global. Any number builds the same bytes.")
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a benchmark.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def synth(config_path: Path, out_dir: Path, seed: int | None, describe_model: str | None, writer_model: str | None,
-          cache_path: Path | None, max_tokens: int, max_failed_share: float, force: bool, quiet: bool) -> None:
+          cache_path: Path | None, max_tokens: int, max_failed_share: float, workers: int, force: bool,
+          quiet: bool) -> None:
     """Build a benchmark: maps -> clean -> split -> describe -> rubrics -> VQA items -> images -> manifest."""
     from ..tasks.synth.build import SynthConfig, SynthConfigError, build_benchmark
     from ..tasks.maps.wafer import WaferMapError
@@ -87,7 +91,7 @@ def synth(config_path: Path, out_dir: Path, seed: int | None, describe_model: st
                                            max_tokens)
             root = build_benchmark(config, out_dir, describe_with=callers.get("describer"),
                                    write_with=callers.get("writer"), models=models, progress=not quiet,
-                                   overwrite=force)
+                                   overwrite=force, workers=workers)
             for caller in dict.fromkeys(callers.values()):
                 console.print(f"model {caller.config.name}: {caller.n_calls} calls, {caller.n_cached} replies "
                               f"from the cache ({cache.path})")

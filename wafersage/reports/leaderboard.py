@@ -38,7 +38,8 @@ class Row(BaseModel):
     rank: int
     model: str
     folder: str
-    deployment: str = Field(description="api, local or baseline")
+    deployment: str = Field(description="api, local, baseline or imported (answers produced elsewhere, read by "
+                                        "'wafersage import-answers')")
     overall: Estimate | None = Field(description="the headline score (see Leaderboard.score_kind) with its 95% CI")
     rule: Estimate = Field(description="rule score 0-10, failures as 0")
     judge: Estimate | None = None

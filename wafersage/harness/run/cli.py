@@ -15,6 +15,7 @@ from .estimate import CostEstimate
 from .records import RunInfo
 from .folder import RunFolderError, load_run
 from .runner import EvalUsageError, default_out_dir, resolve_config, run_eval
+from .vendor import VendorError, export_questions, import_answers
 
 USAGE_ERRORS = (EvalUsageError, ModelConfigError, BenchmarkError, RunFolderError)
 
@@ -39,7 +40,8 @@ def print_estimate(estimate: CostEstimate) -> None:
 
 def print_summary(info: RunInfo, folder: Path) -> None:
     summary = load_run(folder).summary()
-    click.echo(f"{info.model_name} on {info.bench_name} ({info.split}): "
+    shard = f", shard {info.shard.spec}" if info.shard else ""
+    click.echo(f"{info.model_name} on {info.bench_name} ({info.split}{shard}): "
                f"{info.n_ok} ok, {info.n_failed} failed of {info.n_items * info.repeats}")
     click.echo(f"  tokens         {summary.input_tokens:,} in, {summary.output_tokens:,} out "
                f"({summary.n_cached} answers from the cache)")
@@ -75,6 +77,9 @@ def print_summary(info: RunInfo, folder: Path) -> None:
 @click.option("--no-image", is_flag=True,
               help="send each question without the wafer image: a blind run, shown beside the model's own run on the "
                    "leaderboard with its vision gain [default folder: runs/<bench>/<model>-no-image]")
+@click.option("--shard", default=None, metavar="K/N",
+              help="answer only the K-th of N parts of the selection, cut by wafer (a node's share of a run split "
+                   "across machines); put the parts together with 'wafersage merge'")
 @click.option("--progress/--no-progress", default=None, help="progress bar [default: on a terminal]")
 @click.pass_context
 def eval_cmd(ctx: click.Context, bench_dir: Path, model_spec: str, out_dir: Path | None, **options) -> None:
@@ -96,3 +101,46 @@ def eval_cmd(ctx: click.Context, bench_dir: Path, model_spec: str, out_dir: Path
         return
     print_summary(result, out_dir)
     ctx.exit(1 if result.n_failed else 0)
+
+
+@click.command("questions")
+@click.option("--bench", "bench_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="benchmark folder (made by 'wafersage synth')")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder to write for the vendor (new or empty)")
+@click.option("--split", default="test", show_default=True, help="train, val, test or all")
+@click.pass_context
+def export_questions_cmd(ctx: click.Context, bench_dir: Path, out_dir: Path, split: str) -> None:
+    """Write a split's questions for a model run elsewhere: images, questions, system prompt, item ids and the
+    benchmark hash; no reference answers, rubrics or facts. Read the answers back with 'wafersage import-answers'."""
+    try:
+        n_items = export_questions(bench_dir, out_dir, split)
+    except (*USAGE_ERRORS, VendorError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(f"wrote {n_items} questions to {out_dir} (send the folder; its README.md says what to send back)")
+
+
+@click.command("import-answers")
+@click.option("--bench", "bench_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="the benchmark folder the questions were exported from")
+@click.option("--answers", "answers_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL: {"bench_hash": ...} first, then {"item_id", "answer"[, "usage", "latency_s"]} per line')
+@click.option("--name", required=True, help="the model's name on the leaderboard")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="run folder to write (new or empty); score, report and compare it like any run")
+@click.option("--split", default="test", show_default=True, help="the split the questions were exported from")
+@click.pass_context
+def import_answers_cmd(ctx: click.Context, bench_dir: Path, answers_path: Path, name: str, out_dir: Path,
+                       split: str) -> None:
+    """Read answers produced elsewhere (from 'wafersage export questions') into a run folder marked imported."""
+    try:
+        info, missing = import_answers(bench_dir, answers_path, name, out_dir, split)
+    except (*USAGE_ERRORS, VendorError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(f"imported {info.n_ok} answers of {name} on {info.bench_name} ({info.split}) -> {out_dir}")
+    if missing:
+        click.echo(f"  {len(missing)} of {info.n_items} items have no answer and are recorded as missing: "
+                   f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}", err=True)
+    click.echo(f"  next: wafersage score {out_dir}")

@@ -278,9 +278,11 @@ class RunSummary(BaseModel):
     latency_p95_s: float | None
 
 
-def summarize(samples: list[Sample]) -> RunSummary:
+def summarize(samples: list[Sample], timed: bool = True) -> RunSummary:
+    """Totals of ``samples``; latency percentiles over the answers not from the cache, none when not ``timed``
+    (imported answers that did not report their latency)."""
     ok = [s for s in samples if s.ok]
-    latencies = [s.response.latency_s for s in ok if not s.cached]
+    latencies = [s.response.latency_s for s in ok if not s.cached] if timed else []
     p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if latencies else (None, None)
     return RunSummary(
         n_samples=len(samples), n_ok=len(ok), n_failed=len(samples) - len(ok),
@@ -305,7 +307,8 @@ class Run:
         return [s for s in self.samples if not s.ok]
 
     def summary(self) -> RunSummary:
-        return summarize(self.samples)
+        imported = self.info.imported
+        return summarize(self.samples, timed=imported is None or imported.latency_reported)
 
 
 def load_run(folder: str | Path) -> Run:

@@ -31,6 +31,30 @@ class Sample(BaseModel):
         return self.response.error is None
 
 
+class ShardInfo(BaseModel):
+    """The part of a selection a sharded run answers (``wafersage eval --shard K/N``; see :mod:`.shards`)."""
+
+    index: int = Field(ge=1, description="K of --shard K/N (1-based)")
+    count: int = Field(ge=1, description="N of --shard K/N")
+    selection_items: int = Field(ge=0, description="items of the whole selection (split, --limit) the shards share")
+    selection_sha256: str = Field(description="sha256 of the whole selection's item ids, one per line, in order")
+
+    @property
+    def spec(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+class ImportInfo(BaseModel):
+    """Where an imported run's answers came from (``wafersage import-answers``)."""
+
+    answers_file: str = Field(description="the answers file as given")
+    answers_sha256: str
+    n_answers: int = Field(description="answer lines read")
+    n_missing: int = Field(description="items of the selection the file did not answer (recorded as missing)")
+    latency_reported: bool = Field(description="every answer gave latency_s (else the run's latency is unknown)")
+    imported_at: str
+
+
 class RunInfo(BaseModel):
     model: dict[str, Any]  # the model config without secrets
     model_name: str
@@ -54,3 +78,10 @@ class RunInfo(BaseModel):
     offline: bool = False
     fingerprint: dict[str, str] | None = Field(
         None, description="sha256 per part that shapes the requests (harness.run.fingerprint); resume compares it")
+    shard: ShardInfo | None = Field(
+        None, description="the part of the selection this run answers (--shard K/N); item_ids are its items")
+    merged_from: list[dict[str, Any]] | None = Field(
+        None, description="the shard folders 'wafersage merge' made this run from: folder, shard, items, times, "
+                          "git commit and package versions of each")
+    imported: ImportInfo | None = Field(
+        None, description="set when the answers were produced elsewhere and read by 'wafersage import-answers'")

@@ -28,8 +28,9 @@ from .cache import ResponseCache
 from .estimate import CostEstimate, estimate_cost
 from .messages import build_request
 from .provenance import git_commit, package_versions
-from .records import RunInfo, Sample, SentRequest
+from .records import RunInfo, Sample, SentRequest, ShardInfo
 from .fingerprint import Fingerprint, changed_parts, request_fingerprint
+from .shards import parse_shard, shard_items
 from .folder import (
     SAMPLES, SampleWriter, UnitKey, final_samples, folder_lock, read_run_info, read_samples, rewrite_samples,
     write_run_info,
@@ -141,13 +142,22 @@ def make_units(
     return list(iter_units(items, bench, repeats, params, record_image, system_prompt, with_image=with_image))
 
 
-def check_resume(folder: Path, fingerprint: Fingerprint, bench: Benchmark, split: str) -> RunInfo | None:
+def check_resume(folder: Path, fingerprint: Fingerprint, bench: Benchmark, split: str,
+                 shard: ShardInfo | None = None) -> RunInfo | None:
     """The folder's earlier record, after refusing a folder whose requests were shaped otherwise (another model
-    config, system prompt, sampling setting, benchmark or split), naming what changed."""
+    config, system prompt, sampling setting, benchmark or split) or that holds another shard, naming what changed."""
     info = read_run_info(folder)
     if info is None:
         return None
     restart = "pass another --out folder, or delete this one to start over"
+    if info.imported is not None:
+        raise EvalUsageError(f"{folder}: this run folder holds answers imported with 'wafersage import-answers'; "
+                             f"'wafersage eval' does not add to it; {restart}")
+    if (info.shard and info.shard.spec) != (shard and shard.spec):
+        held = f"shard {info.shard.spec}" if info.shard else "the whole selection"
+        asked = f"shard {shard.spec}" if shard else "the whole selection (no --shard)"
+        raise EvalUsageError(f"{folder}: this run folder holds {held}, not {asked}; rerun with "
+                             f"{f'--shard {info.shard.spec}' if info.shard else 'no --shard'}, or {restart}")
     if info.bench_hash != bench.hash:
         raise EvalUsageError(
             f"{folder}: this run folder was made with benchmark {info.bench_name} hash {info.bench_hash[:12]}, "
@@ -260,7 +270,7 @@ async def execute(
         await model.aclose()
 
 
-def _validate_options(split: str, limit: int | None, concurrency: int, repeats: int) -> None:
+def _validate_options(split: str, limit: int | None, concurrency: int, repeats: int, shard: str | None) -> None:
     if split not in (*SPLITS, "all"):
         raise EvalUsageError(f"unknown split {split!r}; use one of {', '.join(SPLITS)} or all")
     if limit is not None and limit < 1:
@@ -269,6 +279,11 @@ def _validate_options(split: str, limit: int | None, concurrency: int, repeats: 
         raise EvalUsageError(f"--concurrency must be at least 1, got {concurrency}")
     if repeats < 1:
         raise EvalUsageError(f"--repeats must be at least 1, got {repeats}")
+    if shard is not None:
+        try:
+            parse_shard(shard)
+        except ValueError as exc:
+            raise EvalUsageError(str(exc)) from None
 
 
 def run_eval(
@@ -277,16 +292,17 @@ def run_eval(
     dry_run: bool = False, offline: bool = False, cache_path: str | Path | None = None,
     image_max_side: int | None = None, image_format: str | None = None,
     params: GenerationParams | None = None, progress: bool | None = None, no_image: bool = False,
-    workers: int = 1,
+    workers: int = 1, shard: str | None = None,
 ) -> RunInfo | CostEstimate:
     """Evaluate a model on a benchmark split; returns the run's :class:`RunInfo` (a :class:`CostEstimate` when
     ``dry_run``, which calls nothing and writes nothing). ``RunInfo.n_failed`` counts every item and repeat of
     the selection without an ok sample (failed, or not run because of ``retry_errors``). ``workers`` > 1 answers
     it in that many processes (:mod:`.workers`; started by multiprocessing's spawn, so a script calling this needs
-    the ``if __name__ == "__main__":`` guard). Raises :class:`EvalUsageError`,
+    the ``if __name__ == "__main__":`` guard); ``shard`` ("K/N") answers only the K-th of N wafer-grouped parts of
+    the selection (:mod:`.shards`). Raises :class:`EvalUsageError`,
     :class:`~wafersage.models.config.ModelConfigError` or :class:`~wafersage.tasks.bench.folder.BenchmarkError`
     for bad input."""
-    _validate_options(split, limit, concurrency, repeats)
+    _validate_options(split, limit, concurrency, repeats, shard)
     bench = Benchmark.load(bench_dir)
     config = resolve_config(model_spec, offline, image_max_side, image_format, no_image)
     if (problem := check_workers(workers, config)) is not None:
@@ -295,6 +311,12 @@ def run_eval(
     items = bench.items(split)[:limit] if limit else bench.items(split)
     if not items:
         raise EvalUsageError(f"{bench.root}: split {split!r} has no items; pick another with --split")
+    shard_info = None
+    if shard is not None:
+        items, shard_info = shard_items(items, shard)
+        if not items:
+            raise EvalUsageError(f"--shard {shard}: the selection has fewer wafers than shards, so this one is "
+                                 "empty; use fewer shards")
     if dry_run:  # the backend's options with their defaults tell what it would send; the model is not built
         units = make_units(items, bench, repeats, params, backend_options(config).sent_image, config.system_prompt,
                            with_image=not config.no_image)
@@ -302,7 +324,7 @@ def run_eval(
 
     folder = Path(out_dir) if out_dir else default_out_dir(bench, config)
     plan = RunPlan(bench=bench, config=config, params=params, split=split, items=items, repeats=repeats,
-                   fingerprint=request_fingerprint(config, params, bench.hash, split))
+                   fingerprint=request_fingerprint(config, params, bench.hash, split), shard=shard_info)
     with folder_lock(folder):  # one process per run folder, for the run's life
         return _run_in_folder(folder, plan, retry_errors=retry_errors, concurrency=concurrency,
                               cache_path=cache_path, progress=progress, workers=workers)
@@ -319,13 +341,14 @@ class RunPlan:
     items: list[VQAItem]
     repeats: int
     fingerprint: Fingerprint
+    shard: ShardInfo | None = None
 
 
 def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurrency: int,
                    cache_path: str | Path | None, progress: bool | None, workers: int) -> RunInfo:
     """The run itself, inside the folder's lock: check the folder, answer what is still to do, record it."""
     bench, config, items, repeats = plan.bench, plan.config, plan.items, plan.repeats
-    earlier = check_resume(folder, plan.fingerprint, bench, plan.split)
+    earlier = check_resume(folder, plan.fingerprint, bench, plan.split, plan.shard)
     merge_shards(folder)  # what the workers of an interrupted run answered
     samples_path = folder / SAMPLES
     previous = final_samples(read_samples(samples_path)[0])
@@ -342,7 +365,7 @@ def _run_in_folder(folder: Path, plan: RunPlan, *, retry_errors: bool, concurren
         bench_hash=bench.hash, split=plan.split, n_items=len(items), item_ids=[item.id for item in items],
         repeats=repeats, packages=package_versions(PACKAGES),
         git_commit=git_commit(), started_at=earlier.started_at if earlier else now_iso(), offline=config.offline,
-        fingerprint=plan.fingerprint,
+        fingerprint=plan.fingerprint, shard=plan.shard,
     )
     write_run_info(folder, info)
     if model is not None and workers > 1:

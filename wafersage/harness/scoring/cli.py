@@ -1,5 +1,5 @@
-"""``wafersage score``, and the run-folder half of ``wafersage calibrate`` (the command lives in
-:mod:`wafersage.harness.agreement.cli`, which adds graded panels).
+"""``wafersage score``, ``wafersage merge`` (shards, and their scores when scored alike) and the run-folder half of
+``wafersage calibrate`` (the command lives in :mod:`wafersage.harness.agreement.cli`, which adds graded panels).
 
 Exit codes of ``score``: 0 scored; 1 scored, but the judge scored less than ``--min-judge-coverage`` of the answers
 (the files are written; ``--retry-unscored`` re-asks the rest), or an input is unusable; 2 usage errors."""
@@ -27,7 +27,8 @@ from .judging.judges import CoverageSettings, JudgePanel, JudgePanelSettings, lo
 from .rules import RuleScorer
 from ..run.folder import RunFolderError, load_run
 from ..run.runner import default_cache_path
-from .score_run import IncompleteRunWarning, ScoringError, Summary, load_bench_for, score_run
+from ..run.shards import MergeError, merge_runs
+from .score_run import IncompleteRunWarning, ScoringError, Summary, carry_scores, load_bench_for, score_run
 from .stats import format_estimate
 
 _ERRORS = (BenchmarkError, CalibrationError, ModelConfigError, RunFolderError, ScoringError)
@@ -195,3 +196,36 @@ def print_calibration(result: Calibration, out: Path, note: str = "") -> None:
     console.print(table)
     console.print(f"constants: {result.constants.model_dump()}")
     console.print(f"wrote {out}")
+
+
+@click.command("merge")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="run folder to write (new or empty); score, report and compare it like any run")
+@click.option("--bench", "bench_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the benchmark folder on this machine [default: the one the first shard recorded]")
+@click.pass_context
+def merge_cmd(ctx: click.Context, runs: tuple[Path, ...], out_dir: Path, bench_dir: Path | None) -> None:
+    """Merge the run folders of 'wafersage eval --shard K/N' into one run folder.
+
+    They must share benchmark, split, model config, system prompt, sampling settings and repeats, and cover every
+    item of the selection exactly once (items in no shard or in two are named). Shards scored alike (same scorer,
+    calibration and judge) bring their scores along; otherwise score the merged folder."""
+    try:
+        result = merge_runs(runs, out_dir, bench_dir)
+        scored = carry_scores(runs, out_dir)
+    except (*_ERRORS, MergeError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(2)
+    info = result.info
+    click.echo(f"merged {len(runs)} shards of {info.model_name} on {info.bench_name} ({info.split}): "
+               f"{info.n_items} items, {info.n_ok} ok, {info.n_failed} failed -> {out_dir}")
+    if result.missing:
+        keys = ", ".join(f"{item}#{repeat}" if repeat else item for item, repeat in result.missing[:5])
+        click.echo(f"  {len(result.missing)} answers are missing (interrupted shards: {keys}"
+                   f"{', ...' if len(result.missing) > 5 else ''}); 'wafersage score' counts them as failed, and "
+                   f"'wafersage eval' with the same settings and --out {out_dir} answers them", err=True)
+    if isinstance(scored, Summary):
+        click.echo(f"  the shards' scores carried over (rule {_fmt(scored.rule)}): report or compare {out_dir}")
+    else:
+        click.echo(f"  not scored ({scored}); next: wafersage score {out_dir}")

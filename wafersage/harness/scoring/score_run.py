@@ -14,6 +14,11 @@ An interrupted run lacks samples: every item and repeat of its selection (``run.
 ``n_missing``, and scoring warns (:class:`IncompleteRunWarning`) — a partial run never looks like a complete one.
 Samples are matched to the selection by key, so samples outside it (``n_extra``: an earlier command's larger
 ``--limit``) are left out and cannot hide missing ones.
+
+Shards (``wafersage eval --shard K/N``) may be scored, and judged, each on its own node before they are merged:
+when every shard given to ``wafersage merge`` was scored alike (:data:`SCORED_ALIKE`: scorer version and constants,
+calibration, judge and its prompt template) and none changed since, :func:`carry_scores` writes the merged folder's
+scores from theirs and its summary from those, as ``wafersage score`` would; otherwise it says what to run.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from tqdm import tqdm
 
 from ...tasks.bench.folder import Benchmark
@@ -41,7 +46,7 @@ from ..run.folder import Run, atomic_write, folder_lock, load_run
 from .stats import DetectionRates, Estimate, breakdown, detection_rates, mean_ci
 
 __all__ = ["IncompleteRunWarning", "ItemScore", "JudgeScore", "RuleScore", "Summary", "score_run",
-           "load_bench_for"]
+           "load_bench_for", "carry_scores"]
 
 SCORES, SUMMARY = "scores.jsonl", "summary.json"
 
@@ -223,8 +228,11 @@ def _judge_fields(answered: list[ItemScore], judge: JudgePanel | None) -> dict:
     }
 
 
-def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants,
-              calibration: Calibration | None, judge: JudgePanel | None, *, n_extra: int = 0) -> Summary:
+def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: RuleConstants, *,
+              calibration_id: str | None, judge: JudgePanel | None = None, judge_fields: dict | None = None,
+              n_extra: int = 0) -> Summary:
+    """The run's summary from its item scores (scored with ``constants`` and the calibration ``calibration_id``);
+    the judge fields come from ``judge`` (or, carried from shards, ``judge_fields``)."""
     wafers = [s.wafer_id for s in scores]
     answered = [s for s in scores if s.status == "scored"]
     rubric_items = [s for s in scores if s.category in DIMENSIONS]
@@ -244,7 +252,7 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         rule=mean_ci([s.rule_score for s in scores], wafers),
         rule_answered=_estimate_of(answered, lambda s: s.rule_score),
         rule_default=_estimate_of(scores, lambda s: s.rule_score_default if s.status == "scored" else 0.0)
-        if calibration else None,
+        if calibration_id else None,
         weighted_dimension_score=weighted_overall({d: e.value for d, e in per_dim.items()}, constants)
         if per_dim else None,
         judge=_estimate_of(judged, lambda s: s.judge.score),
@@ -268,8 +276,8 @@ def summarise(run: Run, bench: Benchmark, scores: list[ItemScore], constants: Ru
         output_tokens=usage.output_tokens, cost_usd=usage.cost_usd,
         cost_per_1000_questions=1000.0 * usage.cost_usd / max(sum(not s.missing for s in scores), 1),
         constants=constants, constants_sha256=constants_sha256(constants), scorer_version=SCORER_VERSION,
-        calibration_id=calibration.id if calibration else None,
-        **_judge_fields(answered, judge),
+        calibration_id=calibration_id,
+        **(judge_fields if judge_fields is not None else _judge_fields(answered, judge)),
     )
 
 
@@ -338,7 +346,8 @@ def _score_locked(folder: Path, judge: JudgePanel | None, calibration: Calibrati
         for s, (verdict, per_judge) in zip(answered, verdicts):
             s.judge, s.judges = verdict, per_judge
     atomic_write(folder / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in scores))
-    summary = summarise(run, bench, scores, constants, calibration, judge, n_extra=n_extra)
+    summary = summarise(run, bench, scores, constants, calibration_id=calibration.id if calibration else None,
+                        judge=judge, n_extra=n_extra)
     atomic_write(folder / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
     return summary
 
@@ -348,3 +357,70 @@ async def _judge(judge: JudgePanel, triples, update, previous) -> list[Graded]:
         return await judge.grade(triples, progress=update, previous=previous)
     finally:
         await judge.aclose()
+
+
+#: what must be equal in the shards' summaries for their item scores to mix
+SCORED_ALIKE = ("scorer_version", "constants_sha256", "calibration_id", "judge_identity", "judge_template_sha256")
+
+
+def _scored(run: Run) -> tuple[Summary, list[ItemScore]] | str:
+    """The shard's summary and item scores, or why they cannot be carried."""
+    folder = run.folder
+    if not (folder / SUMMARY).exists() or not (folder / SCORES).exists():
+        return f"{folder} is not scored"
+    try:
+        summary = Summary.model_validate_json((folder / SUMMARY).read_bytes())
+        scores = [ItemScore.model_validate_json(line) for line in (folder / SCORES).read_bytes().splitlines()
+                  if line.strip()]
+    except ValidationError:
+        return f"{folder}'s scores are not readable by this wafersage"
+    selection = {(i, r) for i in run.info.item_ids or [] for r in range(run.info.repeats)}
+    sampled = {(s.item_id, s.repeat): (s.ok, s.response.text if s.ok else "") for s in run.samples
+               if (s.item_id, s.repeat) in selection}
+    scored = {(s.item_id, s.repeat): (s.status == "scored", s.answer) for s in scores if not s.missing}
+    if sampled != scored or {(s.item_id, s.repeat) for s in scores} != selection:
+        return f"{folder} changed after it was scored"
+    return summary, scores
+
+
+def carry_scores(shards: Sequence[str | Path], merged: str | Path) -> Summary | str:
+    """Write the merged folder's scores from its shards' (see the module docstring); returns its summary, or the
+    reason they were not carried (the merged folder is then left unscored)."""
+    results = [_scored(load_run(folder)) for folder in shards]
+    reasons = [result for result in results if isinstance(result, str)]
+    if reasons:
+        return "; ".join(reasons)
+    first = results[0][0]
+    if len(first.judges) > 1:
+        return f"{shards[0]} was graded by several judges; score the merged folder once"
+    if first.scorer_version != SCORER_VERSION:
+        return (f"{shards[0]} was scored by scorer version {first.scorer_version}, this wafersage's is "
+                f"{SCORER_VERSION}")
+    for folder, (summary, _) in zip(shards[1:], results[1:]):
+        differ = [field for field in SCORED_ALIKE if getattr(summary, field) != getattr(first, field)]
+        if differ:
+            return (f"{folder} and {shards[0]} were scored differently ({', '.join(differ)}); score the shards "
+                    "alike, or the merged folder once")
+    scores = {(s.item_id, s.repeat): s for _, shard_scores in results for s in shard_scores}
+    run = load_run(merged)
+    order = [(i, r) for i in run.info.item_ids or [] for r in range(run.info.repeats)]
+    merged_scores = [scores[key] for key in order]
+    summary = summarise(run, load_bench_for(run), merged_scores, first.constants,
+                        calibration_id=first.calibration_id, judge_fields=_carried_judge_fields(first, merged_scores))
+    with folder_lock(merged):
+        atomic_write(Path(merged) / SCORES, b"".join(s.model_dump_json().encode() + b"\n" for s in merged_scores))
+        atomic_write(Path(merged) / SUMMARY, summary.model_dump_json(indent=2).encode() + b"\n")
+    return summary
+
+
+def _carried_judge_fields(first: Summary, scores: list[ItemScore]) -> dict:
+    """The judge fields of a summary merged from shards graded by the same one judge."""
+    if first.judge_identity is None:
+        return {}
+    verdicts = [s.judge for s in scores if s.status == "scored" and s.judge is not None]
+    answered = [s for s in scores if s.status == "scored"]
+    return {"judge_identity": first.judge_identity, "judges": first.judges,
+            "judge_template_sha256": first.judge_template_sha256,
+            "n_judge_unscored": sum(v.status != "scored" for v in verdicts),
+            "judge_coverage": sum(v.status == "scored" for v in verdicts) / len(answered) if answered else None,
+            "judge_unscored_reasons": unscored_reasons(verdicts)}

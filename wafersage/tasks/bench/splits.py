@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -61,35 +61,55 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _groups(wafers: Sequence[WaferMap]) -> list[list[int]]:
+class SplitKey(NamedTuple):
+    """What decides a map's split: its id, its grid's hash, its lot (``source:lot``; None without one) and its label
+    set. A build's workers compute these, so the splits are dealt over every map at once without holding the grids."""
+
+    id: str
+    grid: str
+    lot: str | None
+    label: str
+
+
+def split_key(wafer: WaferMap) -> SplitKey:
+    return SplitKey(wafer.id, grid_hash(wafer.grid), f"{wafer.source}:{wafer.lot}" if wafer.lot else None,
+                    wafer.label_text)
+
+
+def _groups(keys: Sequence[SplitKey]) -> list[list[int]]:
     """Indices of maps that must share a split, each group in input order, groups by their first member."""
-    uf = _UnionFind(len(wafers))
+    uf = _UnionFind(len(keys))
     first_seen: dict[tuple[str, str], int] = {}
-    for i, wafer in enumerate(wafers):
-        keys = [("id", wafer.id), ("grid", grid_hash(wafer.grid))]
-        if wafer.lot:
-            keys.append(("lot", f"{wafer.source}:{wafer.lot}"))
-        for key in keys:
-            if key in first_seen:
-                uf.union(first_seen[key], i)
+    for i, key in enumerate(keys):
+        links = [("id", key.id), ("grid", key.grid)]
+        if key.lot:
+            links.append(("lot", key.lot))
+        for link in links:
+            if link in first_seen:
+                uf.union(first_seen[link], i)
             else:
-                first_seen[key] = i
+                first_seen[link] = i
     members: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(wafers)):
+    for i in range(len(keys)):
         members[uf.find(i)].append(i)
     return [members[root] for root in sorted(members)]
 
 
 def assign_splits(wafers: Sequence[WaferMap], fractions: SplitFractions, seed: int) -> list[str]:
     """The split name of each map, aligned with ``wafers``."""
+    return assign_split_keys([split_key(w) for w in wafers], fractions, seed)
+
+
+def assign_split_keys(keys: Sequence[SplitKey], fractions: SplitFractions, seed: int) -> list[str]:
+    """The split name of each map given by its :class:`SplitKey`, aligned with ``keys``."""
     rng = np.random.default_rng(seed)
     target = fractions.as_array()
-    groups = _groups(wafers)
+    groups = _groups(keys)
     by_class: dict[str, list[list[int]]] = defaultdict(list)
     for group in groups:
-        label = Counter(wafers[i].label_text for i in group).most_common(1)[0][0]
+        label = Counter(keys[i].label for i in group).most_common(1)[0][0]
         by_class[label].append(group)
-    out = [""] * len(wafers)
+    out = [""] * len(keys)
     filled = np.zeros(len(SPLITS))
     for label in sorted(by_class):
         class_groups = by_class[label]

@@ -133,22 +133,27 @@ def _rounded(params: dict) -> dict:
 
 
 def generate_maps(n: int, seed: int, *, patterns: Sequence[str] | None = None, size: tuple[int, int] | None = None,
-                  mixtures: bool = True) -> Iterator[WaferMap]:
-    """Yield ``n`` maps ``gen-{seed}-{i:06d}``; deterministic to the byte for the same arguments.
+                  mixtures: bool = True, balanced: bool = False, start: int = 0) -> Iterator[WaferMap]:
+    """Yield maps ``start`` .. ``n - 1`` (all ``n`` by default) as ``gen-{seed}-{i:06d}``; deterministic to the byte
+    for the same arguments, and map ``i`` is the same whatever ``start`` is (a build's workers each make a range).
 
-    Arguments are checked before the first map is made, so a bad call fails at once, not mid-stream.
+    ``balanced`` takes the label classes in turn instead of drawing each map's class (every class appears once
+    ``n`` reaches their number, like MixedWM38's roughly even classes). Arguments are checked before the first map
+    is made, so a bad call fails at once, not mid-stream.
     """
-    if n < 0 or seed < 0:
-        raise WaferMapError(f"cannot generate n={n} maps with seed={seed}; pass n >= 0 and seed >= 0")
+    if n < 0 or seed < 0 or not 0 <= start <= max(n, 0):
+        raise WaferMapError(f"cannot generate maps {start}..{n - 1} with seed={seed}; pass n >= 0, seed >= 0 and "
+                            "0 <= start <= n")
     classes = label_classes(patterns, mixtures)
     if size is not None and min(size) < MIN_SIDE:
         raise WaferMapError(f"grid size {tuple(size)} is too small; use at least {MIN_SIDE}x{MIN_SIDE}")
-    return _maps(n, seed, classes, None if size is None else (int(size[0]), int(size[1])))
+    return _maps(range(start, n), seed, classes, None if size is None else (int(size[0]), int(size[1])), balanced)
 
 
-def _maps(n: int, seed: int, classes: list[tuple[str, ...]], size: tuple[int, int] | None) -> Iterator[WaferMap]:
-    for i in range(n):
+def _maps(indices: range, seed: int, classes: list[tuple[str, ...]], size: tuple[int, int] | None,
+          balanced: bool) -> Iterator[WaferMap]:
+    for i in indices:
         rng = np.random.default_rng([seed, i])
-        labels = classes[int(rng.integers(len(classes)))]
+        labels = classes[i % len(classes)] if balanced else classes[int(rng.integers(len(classes)))]
         shape = size if size is not None else draw_shape(rng)
         yield generate_map(labels, rng=rng, shape=shape, wafer_id=f"gen-{seed}-{i:06d}")

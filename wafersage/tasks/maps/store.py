@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,24 +25,34 @@ def write_store(maps: Iterable[WaferMap], out: str | Path, shard_size: int = 500
     ``compress_level`` is the shards' zlib level (1 fastest … 9 smallest); 6 gives the bytes of
     ``np.savez_compressed``. Any level reads back the same way.
     """
-    if not 0 <= compress_level <= 9:
-        raise ValueError(f"compress_level must be 0..9 (zlib levels), got {compress_level}")
+    _check_level(compress_level)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    count, shard, batch = 0, 0, {}
+    count, shard, batch = 0, 0, []
     with open(out / INDEX, "w", encoding="utf-8") as index:
         for wafer in maps:
-            key = f"m{len(batch)}"
-            batch[key] = wafer.grid
-            meta = wafer.metadata() | {"shard": f"shard-{shard:05d}.npz", "key": key}
-            index.write(json.dumps(meta, sort_keys=True) + "\n")
+            batch.append(wafer)
             count += 1
             if len(batch) == shard_size:
-                _write_shard(out / f"shard-{shard:05d}.npz", batch, compress_level)
-                shard, batch = shard + 1, {}
+                index.writelines(write_shard(batch, out, f"shard-{shard:05d}.npz", compress_level=compress_level))
+                shard, batch = shard + 1, []
         if batch:
-            _write_shard(out / f"shard-{shard:05d}.npz", batch, compress_level)
+            index.writelines(write_shard(batch, out, f"shard-{shard:05d}.npz", compress_level=compress_level))
     return count
+
+
+def write_shard(maps: Sequence[WaferMap], out: Path, name: str, *, compress_level: int = 6) -> list[str]:
+    """Write one shard ``out/name`` of ``maps``; returns their ``index.jsonl`` lines (newline-terminated), for the
+    caller to write in order. A store may be written shard by shard, by several processes."""
+    _check_level(compress_level)
+    _write_shard(out / name, {f"m{k}": wafer.grid for k, wafer in enumerate(maps)}, compress_level)
+    return [json.dumps(wafer.metadata() | {"shard": name, "key": f"m{k}"}, sort_keys=True) + "\n"
+            for k, wafer in enumerate(maps)]
+
+
+def _check_level(compress_level: int) -> None:
+    if not 0 <= compress_level <= 9:
+        raise ValueError(f"compress_level must be 0..9 (zlib levels), got {compress_level}")
 
 
 def _write_shard(path: Path, grids: dict[str, np.ndarray], compress_level: int) -> None:

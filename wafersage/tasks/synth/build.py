@@ -1,25 +1,23 @@
 """The benchmark builder: maps -> measure -> clean -> split -> describe -> rubric -> VQA items -> images -> folder.
 
 ``build_benchmark(config, out_dir)`` writes the layout documented in :mod:`wafersage.tasks.bench.folder`, plus
-``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes. The folder is
-built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half a benchmark.
+``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes, with any number of
+worker processes (the per-map work runs in chunks, :mod:`.chunks`; cleaning and splits run here over every map).
+The folder is built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half
+a benchmark.
 The model-backed describer is used when the caller passes a ``generate`` callable (``describe_with``), the model-backed
 VQA writer when it passes ``write_with``; tasks never imports a model (``wafersage synth --describe-model NAME
 --writer-model NAME`` builds the callables in :mod:`wafersage.harness.synth_cli`).
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import gc
-import hashlib
-import re
 import shutil
 from collections import Counter
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Union
+from typing import Annotated, Any, Callable, Iterator, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -29,19 +27,11 @@ import wafersage
 
 from ...configio import load_validated_yaml
 from ..bench.folder import write_manifest
-from .clean import CleaningOptions, CleaningReport, clean
-from .file_writer import BackgroundFileWriter
-from ..geometry.measure import MEASURE_BATCH, Geometry, measure_many
-from ..bench.schema import Rubric, VQAItem
-from ..bench.splits import SplitFractions, assign_splits
-from ..maps.store import write_store
-from .stages import Stages, WaferFailure
+from ..bench.splits import SplitFractions, SplitKey, assign_split_keys
+from ..generate.generator import generate_maps
 from ..maps.wafer import PATTERNS, WaferMap
-
-SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
-#: zlib level of the benchmark's map store (maps/): a benchmark's maps are a few MB, so speed wins over size
-#: (level 1 writes ~3x faster than 6 for ~25% more bytes)
-SYNTH_STORE_LEVEL = 1
+from .chunks import TALLIES, ChunkRunner, part_work, source_chunks
+from .clean import CleaningOptions, CleaningReport, clean_embedded
 
 
 class SynthConfigError(ValueError):
@@ -125,12 +115,8 @@ def load_maps(config: SynthConfig) -> Iterator[WaferMap]:
     """Stream the configured maps."""
     source = config.source
     if isinstance(source, GeneratedSource):
-        from ..generate.generator import generate_maps
-
-        if source.balanced:
-            return _balanced_maps(source, config.seed)
         return generate_maps(source.n, config.seed, patterns=source.patterns, size=source.size,
-                             mixtures=source.mixtures)
+                             mixtures=source.mixtures, balanced=source.balanced)
     path = config.resolve(source.path)
     if source.format == "store":
         from ..maps.store import read_store
@@ -143,26 +129,16 @@ def load_maps(config: SynthConfig) -> Iterator[WaferMap]:
     return islice(maps, source.limit) if source.limit else maps
 
 
-def _balanced_maps(source: GeneratedSource, seed: int) -> Iterator[WaferMap]:
-    """Like :func:`~wafersage.tasks.generate.generator.generate_maps` (same ids and seeding), classes taken in turn."""
-    from ..generate.generator import draw_shape, generate_map, label_classes
-
-    classes = label_classes(source.patterns, source.mixtures)
-    for i in range(source.n):
-        rng = np.random.default_rng([seed, i])
-        shape = tuple(source.size) if source.size is not None else draw_shape(rng)
-        yield generate_map(classes[i % len(classes)], rng=rng, shape=shape, wafer_id=f"gen-{seed}-{i:06d}")
-
-
 def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: GenerateFn | None = None,
                     write_with: GenerateFn | None = None, models: dict[str, Any] | None = None,
-                    progress: bool = True, overwrite: bool = False) -> Path:
+                    progress: bool = True, overwrite: bool = False, workers: int = 1) -> Path:
     """Build the benchmark folder for ``config`` at ``out_dir`` and return its path.
 
     ``models`` (e.g. ``{"describer": public model config, "writer": ...}``) is recorded in the manifest as is.
     A wafer whose model call fails or whose reply stays unusable is recorded in ``failures.jsonl``; a model that can
     answer nothing (:class:`~.prompt_templates.ModelUnavailable`) or a bug in a stage (:class:`~.stages.StageError`)
-    stops the build at once, leaving ``out_dir`` as it was."""
+    stops the build at once, leaving ``out_dir`` as it was. ``workers`` > 1 runs the per-map work of the geometry
+    path in that many processes (:mod:`.chunks`); the folder is the same to the byte."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -175,13 +151,20 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
             f"config {config.name!r} has describer {config.describer!r} but a generate callable was "
             f"{'not ' if describe_with is None else ''}passed; the model describer needs describer: model in the "
             "config and a model ('wafersage synth --describe-model NAME'), the geometry describer needs neither")
+    if workers < 1:
+        raise SynthConfigError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and (describe_with is not None or write_with is not None):
+        raise SynthConfigError(
+            f"--workers {workers} runs the geometry path in {workers} processes; a build with a model waits on the "
+            "model, not on the CPU, and its client cannot be shared between processes: build it with --workers 1")
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
     (staging / "images").mkdir(parents=True)
     try:
-        with _automatic_gc_paused() if describe_with is None and write_with is None else nullcontext():
-            manifest_fields, image_hashes = _build_into(config, staging, describe_with, write_with, progress)
+        with _automatic_gc_paused() if describe_with is None and write_with is None else nullcontext(), \
+                ChunkRunner(config, staging, workers, describe_with=describe_with, write_with=write_with) as runner:
+            manifest_fields, image_hashes = _build_into(config, staging, runner, progress)
             extra = {"models": models} if models else {}
             write_manifest(staging, known_hashes=image_hashes, **manifest_fields, **extra)
     except BaseException:
@@ -193,60 +176,64 @@ def build_benchmark(config: SynthConfig, out_dir: str | Path, *, describe_with: 
     return out
 
 
-def _build_into(config: SynthConfig, root: Path, describe_with: GenerateFn | None, write_with: GenerateFn | None,
+def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
                 progress: bool) -> tuple[dict[str, Any], dict[str, str]]:
     """Build everything but the manifest into ``root``; returns the manifest's fields and the images' sha256."""
-    from ..maps.render import render_png
-
     bar = dict(disable=not progress, unit="map", leave=False)
-    maps = [_safe_id(w) for w in tqdm(load_maps(config), desc="read maps", **bar)]
-    _check_unique_ids(maps)
-    geoms = _measure(maps, bar)
-    report: CleaningReport = clean(maps, config.cleaning, geometries=geoms)
+    keys: list[SplitKey] = []
+    vectors, sources = [], Counter()
+    total = config.source.n if isinstance(config.source, GeneratedSource) else None
+    with tqdm(total=total, desc="read and measure maps", **bar) as survey_bar:
+        for survey in runner.survey(source_chunks(total, None if total is not None else load_maps(config))):
+            keys += survey.keys
+            vectors.append(survey.vectors)
+            sources.update(survey.sources)
+            survey_bar.update(len(survey.keys))
+    _check_unique_ids([k.id for k in keys])
+    report: CleaningReport = clean_embedded([k.id for k in keys], [k.label for k in keys],
+                                            np.concatenate(vectors) if vectors else np.zeros((0, 0)), config.cleaning,
+                                            map_tasks=runner.map)
     report.write(root / "cleaning_report.json")
     keep = set(report.kept_ids)
-    kept = [(w, g) for w, g in zip(maps, geoms) if w.id in keep]
-    splits = assign_splits([w for w, _ in kept], config.splits, config.seed)
-    stages = Stages(config, describe_with, write_with)
-    wafers_out: list[WaferMap] = []
-    items: list[VQAItem] = []
-    rubrics: list[Rubric] = []
-    descriptions: list = []
-    failures: list[WaferFailure] = []
+    kept = [position for position, key in enumerate(keys) if key.id in keep]
+    splits = assign_split_keys([keys[p] for p in kept], config.splits, config.seed)
+    (root / "maps").mkdir()
+    counts = {name: Counter() for name in TALLIES}
     image_hashes: dict[str, str] = {}
-    with BackgroundFileWriter() as files:
-        for index, ((wafer, geom), split) in enumerate(tqdm(list(zip(kept, splits)), desc="synthesise", **bar)):
-            wafer = _with_split(wafer, split)
-            image = f"images/{wafer.id}.png"
-            result = stages.run(wafer, geom, image=image, rng=np.random.default_rng([config.seed, index]))
-            if result.failure is not None:
-                failures.append(result.failure)
-                continue
-            png = render_png(wafer.grid, size=config.image_size, palette=config.palette)
-            files.submit(root / image, png)
-            image_hashes[image] = hashlib.sha256(png).hexdigest()
-            wafers_out.append(wafer)
-            descriptions.append(result.description)
-            rubrics.append(result.rubric)
-            items.extend(result.items)
-    write_store(wafers_out, root / "maps", compress_level=SYNTH_STORE_LEVEL)
-    _write_jsonl(root / "items.jsonl", (it.model_dump_json() for it in items))
-    _write_jsonl(root / "rubrics.jsonl", (r.model_dump_json() for r in rubrics))
-    _write_jsonl(root / "descriptions.jsonl", (d.model_dump_json() for d in descriptions))
-    if failures:
-        _write_jsonl(root / "failures.jsonl", (f.model_dump_json() for f in failures))
+    n_failed = 0
+    with ExitStack() as files, tqdm(total=len(kept), desc="synthesise", **bar) as synth_bar:
+        out = {name: files.enter_context(open(root / name, "w", encoding="utf-8"))
+               for name in ("items.jsonl", "rubrics.jsonl", "descriptions.jsonl", "maps/index.jsonl")}
+        failures = None
+        for part in runner.synthesise(part_work(kept, splits, len(keys))):
+            for name, text in (("items.jsonl", part.items), ("rubrics.jsonl", part.rubrics),
+                               ("descriptions.jsonl", part.descriptions), ("maps/index.jsonl", part.index)):
+                out[name].write(text)
+            if part.failures:
+                failures = failures or files.enter_context(open(root / "failures.jsonl", "w", encoding="utf-8"))
+                failures.write(part.failures)
+            n_failed += part.n_failed
+            image_hashes |= part.image_hashes
+            for name, tally in part.tallies.items():
+                counts[name].update(tally)
+            synth_bar.update(len(part.image_hashes) + part.n_failed)
     return {
         "name": config.name, "version": config.version, "seed": config.seed,
-        "config": config.model_dump(mode="json"), "sources": _sources(config, maps),
-        "counts": _counts(maps, report, wafers_out, items, failures),
+        "config": config.model_dump(mode="json"), "sources": _sources(config, len(keys), sources),
+        "counts": {
+            "maps_read": len(keys), "maps_flagged": report.n_flagged, "maps_kept": report.n_kept,
+            "wafers": sum(counts["wafers_per_class"].values()), "items": sum(counts["items_per_split"].values()),
+            "failed_wafers": n_failed,
+            **{name: dict(sorted(tally.items())) for name, tally in counts.items()},
+        },
         "wafersage_version": wafersage.__version__,
     }, image_hashes
 
 
 @contextmanager
 def _automatic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a build on the geometry path. The builder keeps every map,
-    rubric and item until it writes them, so each automatic collection rescans a growing heap (about a fifth of the
+    """Pause Python's cyclic garbage collector for a build on the geometry path. The builder keeps every map and
+    its geometry until pass 2, so each automatic collection rescans a growing heap (about a fifth of the
     build time at 2,000 wafers), while that path makes almost no reference cycles (74 objects for 2,000 wafers).
     Builds that call models keep the collector: HTTP clients make cycles, and the model's latency dominates."""
     was_enabled = gc.isenabled()
@@ -258,65 +245,17 @@ def _automatic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _measure(maps: list[WaferMap], bar: dict[str, Any]) -> list[Geometry]:
-    """Geometry of every map, measured in batches (maps of one grid shape are measured together)."""
-    geoms: list[Geometry] = []
-    with tqdm(total=len(maps), desc="measure", **bar) as progress:
-        for start in range(0, len(maps), 4 * MEASURE_BATCH):
-            batch = maps[start:start + 4 * MEASURE_BATCH]
-            geoms.extend(measure_many(batch))
-            progress.update(len(batch))
-    return geoms
-
-
-def _with_split(wafer: WaferMap, split: str) -> WaferMap:
-    """``wafer`` with its split set. The map was validated when it was made and its grid is read-only, so the copy
-    shares the grid instead of re-running ``__post_init__`` (which would copy and re-check it: ~50 us per map)."""
-    copied = copy.copy(wafer)
-    object.__setattr__(copied, "split", split)
-    return copied
-
-
-def _safe_id(wafer: WaferMap) -> WaferMap:
-    """Ids name image files: replace characters a file name cannot safely hold."""
-    safe = SAFE_ID.sub("_", wafer.id)
-    return wafer if safe == wafer.id else dataclasses.replace(wafer, id=safe)
-
-
-def _check_unique_ids(maps: list[WaferMap]) -> None:
-    repeated = [i for i, n in Counter(w.id for w in maps).items() if n > 1]
+def _check_unique_ids(ids: list[str]) -> None:
+    repeated = [i for i, n in Counter(ids).items() if n > 1]
     if repeated:
         raise SynthConfigError(
             f"map ids repeat ({', '.join(repeated[:5])}); each wafer needs a unique id — fix the source data or "
             "import it through 'wafersage maps import', which numbers rows")
 
 
-def _write_jsonl(path: Path, lines: Iterable[str]) -> None:
-    """One JSON document per line (pydantic's field order, so the bytes are stable)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line + "\n")
-
-
-def _sources(config: SynthConfig, maps: list[WaferMap]) -> list[dict[str, Any]]:
+def _sources(config: SynthConfig, n_read: int, sources: Counter) -> list[dict[str, Any]]:
     src = config.source
-    described = {"kind": src.kind, "maps_read": len(maps), "map_sources": dict(sorted(Counter(w.source for w in maps).items()))}
+    described = {"kind": src.kind, "maps_read": n_read, "map_sources": dict(sorted(sources.items()))}
     if isinstance(src, ImportSource):
         described |= {"path": src.path.name, "format": src.format}
     return [described]
-
-
-def _counts(maps: list[WaferMap], report: CleaningReport, wafers: list[WaferMap], items: list[VQAItem],
-            failures: list[WaferFailure]) -> dict[str, Any]:
-    def tally(values) -> dict[str, int]:
-        return dict(sorted(Counter(values).items()))
-
-    return {
-        "maps_read": len(maps), "maps_flagged": report.n_flagged, "maps_kept": report.n_kept,
-        "wafers": len(wafers), "items": len(items), "failed_wafers": len(failures),
-        "wafers_per_class": tally(w.label_text for w in wafers),
-        "wafers_per_split": tally(w.split for w in wafers),
-        "items_per_split": tally(it.split for it in items),
-        "items_per_category": tally(it.category for it in items),
-        "items_per_difficulty": tally(it.difficulty for it in items),
-    }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -36,6 +36,8 @@ from ..maps.wafer import WaferMap
 
 #: An embedding: maps (and their measured geometry) -> one row per map.
 Embedder = Callable[[Sequence[WaferMap], Sequence[Geometry]], np.ndarray]
+#: Like ``map``: a module-level function over tasks, results in order (a build passes its worker pool's).
+Mapper = Callable[[Callable, Iterable], Iterable]
 Reason = Literal["neighbours", "outlier"]
 UNLABELED = "unlabeled"
 EXAMPLES = 5
@@ -144,13 +146,23 @@ def clean(
     classes = [class_of(w) for w in wafers]
     ids = [w.id for w in wafers]
     if not options.enabled or not wafers:
-        return _report(options, name, ids, classes, flags={}, summaries_extra={}, kept=ids, hard=[])
+        return clean_embedded(ids, classes, np.zeros((len(ids), 0)), options, name)
     geoms = list(geometries) if geometries is not None else measure_many(wafers)
     if len(geoms) != len(wafers):
         raise ValueError(f"clean: got {len(wafers)} maps but {len(geoms)} geometries; pass one geometry per map")
-    vectors = np.asarray(embedder(wafers, geoms), dtype=np.float64)
-    if vectors.ndim != 2 or vectors.shape[0] != len(wafers):
-        raise ValueError(f"clean: embedding {name} returned shape {vectors.shape}; expected ({len(wafers)}, d)")
+    return clean_embedded(ids, classes, embedder(wafers, geoms), options, name)
+
+
+def clean_embedded(ids: list[str], classes: list[str], vectors: np.ndarray, options: CleaningOptions,
+                   name: str = geometry_embedding.__name__, map_tasks: Mapper = map) -> CleaningReport:
+    """:func:`clean` on maps already embedded: their ids, classes (:func:`class_of`) and one row of ``vectors``
+    each (``name``: the embedding's, for the report). A build's workers embed the maps; this judges them all, its
+    classes' clusterings through ``map_tasks`` (in processes that limit their thread pools to 1 thread, as here)."""
+    if not options.enabled or not ids:
+        return _report(options, name, ids, classes, flags={}, summaries_extra={}, kept=ids, hard=[])
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids):
+        raise ValueError(f"clean: embedding {name} returned shape {vectors.shape}; expected ({len(ids)}, d)")
     not_finite = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
     if not_finite.size:
         raise ValueError(f"clean: embedding {name} gave NaN or infinite values for {not_finite.size} maps (first: "
@@ -158,22 +170,26 @@ def clean(
     # many small fits: threads only contend (>10x slower on 2 busy cores), and 1 thread reproduces; the inputs are
     # checked above, so scikit-learn's per-call validation (a third of the time) is skipped
     with threadpool_limits(1), config_context(assume_finite=True, skip_parameter_validation=True):
-        return _judge(ids, classes, vectors, options, name)
+        return _judge(ids, classes, vectors, options, name, map_tasks)
 
 
-def _judge(ids: list[str], classes: list[str], vectors: np.ndarray,
-           options: CleaningOptions, name: str) -> CleaningReport:
+def _judge(ids: list[str], classes: list[str], vectors: np.ndarray, options: CleaningOptions, name: str,
+           map_tasks: Mapper) -> CleaningReport:
     vectors = StandardScaler().fit_transform(vectors)
     label_arr = np.asarray(classes, dtype=object)
+    members_of = {label: np.flatnonzero(label_arr == label) for label in dict.fromkeys(classes)}
+    judged = [label for label, members in members_of.items()
+              if label != UNLABELED and members.size >= options.min_class_size]
+    clusterings = map_tasks(cluster_class, [(vectors[members_of[label]], options) for label in judged])
     flags = _neighbour_flags(vectors, label_arr, options)
+    clustered = dict(zip(judged, clusterings))
     kept, hard, extra = [], [], {}
-    for label in dict.fromkeys(classes):
-        members = np.flatnonzero(label_arr == label)
-        if label == UNLABELED or members.size < options.min_class_size:
+    for label, members in members_of.items():
+        if label not in clustered:
             extra[label] = (False, 0)
             chosen, chosen_hard = members[:options.per_class_cap].tolist(), []  # no distances: first ones, none hard
         else:
-            centre_dist, cluster = _cluster(vectors[members], options)
+            centre_dist, cluster = clustered[label]
             threshold = options.outlier_factor * np.quantile(centre_dist, options.outlier_quantile)
             for pos, idx in enumerate(members):
                 if centre_dist[pos] > threshold and idx not in flags:
@@ -215,8 +231,10 @@ def _neighbour_flags(vectors: np.ndarray, labels: np.ndarray, options: CleaningO
     return flags
 
 
-def _cluster(vectors: np.ndarray, options: CleaningOptions) -> tuple[np.ndarray, np.ndarray]:
-    """K-Means inside one class with k by silhouette; returns each map's distance to its centre and its cluster."""
+def cluster_class(task: tuple[np.ndarray, CleaningOptions]) -> tuple[np.ndarray, np.ndarray]:
+    """K-Means inside one class (its standardised vectors, the options) with k by silhouette; returns each map's
+    distance to its centre and its cluster."""
+    vectors, options = task
     n = vectors.shape[0]
     best_model, best_score = None, -np.inf
     for k in range(2, min(options.max_clusters, n // options.min_cluster_size) + 1):
