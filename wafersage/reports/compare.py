@@ -255,7 +255,7 @@ def to_markdown(c: Comparison) -> str:
              f"across the metrics, gate at alpha {c.alpha}; CI {100 * (1 - c.alpha):.0f}% (descriptive). "
              f"Failed calls: base {c.n_base_failed}, candidate {c.n_candidate_failed}."
              + coverage_note(c) + "".join(f"\n\n⚠ {w}" for w in c.warnings) + "\n\n")
-    accuracy = (f"\nRight/wrong items, exact McNemar test (Holm over the accuracy tests; reported, not gated):\n\n"
+    accuracy = ("\nRight/wrong items, exact McNemar test (Holm over the accuracy tests; reported, not gated):\n\n"
                 + markdown_table(ACCURACY_HEADER, accuracy_rows(c))) if c.accuracy else ""
     return intro + markdown_table(HEADER, table_rows(c)) + accuracy + f"\n{verdict(c)}\n"
 

@@ -21,14 +21,14 @@ from ...tasks.bench.folder import BenchmarkError
 from .answers import scored_answer
 from .calibrate import (Calibration, CalibrationConfig, CalibrationError, FeatureTable, calibrate as fit,
                         load_calibration)
-from .calibrate import save_calibration
 from .judging.judge import JudgeSettings
 from .judging.judges import CoverageSettings, JudgePanel, JudgePanelSettings, load_judges
 from .rules import RuleScorer
 from ..run.folder import RunFolderError, load_run
 from ..run.runner import default_cache_path
 from ..run.shards import MergeError, merge_runs
-from .score_run import IncompleteRunWarning, ScoringError, Summary, carry_scores, load_bench_for, score_run
+from .carry import carry_scores
+from .score_run import IncompleteRunWarning, ScoringError, Summary, load_bench_for, score_run
 from .stats import format_estimate
 
 _ERRORS = (BenchmarkError, CalibrationError, ModelConfigError, RunFolderError, ScoringError)
