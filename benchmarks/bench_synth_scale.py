@@ -18,14 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_synth_workers import process_cpu  # the scripts run from benchmarks/
 from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cpu() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -41,9 +37,9 @@ def main() -> None:
     config = config.model_copy(update={"source": config.source.model_copy(update={"n": n})})
     work = Path(tempfile.mkdtemp(dir=args.dir, prefix="synth-scale-"))
     try:
-        start, cpu = time.perf_counter(), _cpu()
+        start, cpu = time.perf_counter(), process_cpu()
         root = build_benchmark(config, work / "bench", progress=False, workers=args.workers)
-        wall, cpu = time.perf_counter() - start, _cpu() - cpu
+        wall, cpu = time.perf_counter() - start, process_cpu() - cpu
         files = [p for p in root.rglob("*") if p.is_file()]
         counts = json.loads((root / "manifest.json").read_text())["counts"]
         figures = {

@@ -22,7 +22,8 @@ from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cpu() -> float:
+def process_cpu() -> float:
+    """CPU seconds of this process and its finished children (worker processes included)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
@@ -44,9 +45,9 @@ def main() -> None:
                 out = work / f"w{workers}"
                 shutil.rmtree(out, ignore_errors=True)
                 load = os.getloadavg()[0]
-                start, cpu = time.perf_counter(), _cpu()
+                start, cpu = time.perf_counter(), process_cpu()
                 root = build_benchmark(config, out, progress=False, workers=workers)
-                wall, cpu = time.perf_counter() - start, _cpu() - cpu
+                wall, cpu = time.perf_counter() - start, process_cpu() - cpu
                 walls[workers].append(wall)
                 hashes.add(Benchmark.load(root, verify=False).hash)
                 print(f"workers {workers}: wall {wall:.2f} s, cpu {cpu:.2f} s, load before {load:.2f}, "
