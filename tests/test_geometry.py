@@ -158,3 +158,13 @@ def test_real_wm811k_loc_row(shared_data):
     big = geom.largest
     assert big.area >= 40 and big.clock in (2, 3) and 0.5 < big.r < 0.85
     assert geom.dominant_clocks[:1] == [2] and geom.ring_likeness < 0.2
+
+
+def test_a_near_full_map_is_one_clustered_mass_while_random_scatter_stays_scattered():
+    grid, _, _ = disc()
+    rng = np.random.default_rng(1)
+    full = measure(with_fails(grid, rng.random(grid.shape) < 0.8))
+    assert full.fail_ratio > 0.7 and full.clustered_fraction > 0.9
+    assert full.texture == "clustered" and abs(full.neighbour_excess) < 0.1  # no excess over chance, yet one mass
+    dense_random = measure(with_fails(grid, rng.random(grid.shape) < 0.4))
+    assert dense_random.texture == "scattered"

@@ -20,6 +20,8 @@ SHEETS = {
     "mix": FactSheet(types=["Center", "Edge-Ring"], zones=["center", "edge"], avoid_zones=["middle"],
                      density="dense", texture="clustered", fail_ratio=0.2,
                      zone_rates={"center": 0.8, "middle": 0.05, "edge": 0.7}),
+    "none": FactSheet(types=["none"], density="sparse", texture="scattered", fail_ratio=0.03),
+    "random": FactSheet(types=["Random"], density="sparse", texture="scattered", fail_ratio=0.15),
 }
 
 
@@ -66,6 +68,23 @@ def test_negated_contrasted_and_excepted_statements_are_not_claims(scorer):
     reading = read("Not radially symmetric: the failures sit on one side.")
     assert [(c.value, c.negated) for c in reading.claims if c.slot == "extent"] == [("symmetric", True),
                                                                                   ("one_sided", False)]
+
+
+def test_scatter_over_the_whole_wafer_describes_a_normal_or_random_wafer(scorer):
+    where = item("none", "spatial", "Summarise the spatial signature of the failures (zone, direction and "
+                 "distribution).", focus=("zone", "clock", "extent"))
+    zone = item("none", "spatial", "Which radial zone (inner, middle or outer) holds most of the failing dies?",
+                focus=("zone",))
+    shape = item("random", "morphology", "Describe the geometric structure of the failure pattern.", focus=("shape",))
+    for it, answer in ((where, "No spatial signature: a sparse scatter of single failing dies across the whole "
+                                "wafer, no preferred zone or direction."),
+                       (zone, "None in particular; the few failing dies are spread evenly across inner, middle and "
+                              "outer zones."),
+                       (shape, "There is no geometric structure: the failing dies are randomly scattered "
+                               "individual dies.")):
+        result = score(scorer, it, answer)
+        assert result.score == pytest.approx(10.0) and not result.explanation.contradicted, (answer, result)
+    assert score(scorer, zone, "The outer zone, in a ring along the edge.").score == 0.0
 
 
 def test_a_question_is_scored_on_what_it_asks(scorer):

@@ -36,6 +36,9 @@ _TYPE_RE = re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(p) for p, _ in TY
 _TYPE_OF = dict(TYPE_ORDER)
 #: type phrases that are also plain descriptions of a place or texture ("right of center", "random scatter")
 _PLACE_WORDS = frozenset({"center", "random", "none", "normal", "annular", "annulus", "scratched"})
+#: type phrases that describe what they name ("randomly scattered" states the scatter; "Edge-Ring" only implies a ring)
+_DESCRIPTIVE_NAMES = _PLACE_WORDS | {"randomly scattered", "random distribution", "random failures", "random failure",
+                                     "random defects", "random defect", "no pattern", "no systematic"}
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def read(answer: str) -> Reading:
     type_hits = [(m.start(), m.end(), _TYPE_OF[m.group(0).strip()]) for m in _TYPE_RE.finditer(text)]
     raw += [("type", label, a, b) for a, b, label in type_hits]
     raw.sort(key=lambda r: (r[2], r[1]))
-    names = [(a, b) for slot, _, a, b in raw if slot == "type" and text[a:b].strip() not in _PLACE_WORDS]
+    names = [(a, b) for slot, _, a, b in raw if slot == "type" and text[a:b].strip() not in _DESCRIPTIVE_NAMES]
     claims = []
     for slot, value, a, b in raw:
         clause = _clause_of(spans, a)

@@ -39,7 +39,7 @@ EXTENT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "Scratch": (frozenset({"linear", "localized", "one_sided"}), frozenset({"wafer_wide", "symmetric"})),
     "Random": (frozenset({"wafer_wide", "isolated"}), frozenset({"symmetric", "localized", "one_sided", "linear"})),
     "Near-full": (frozenset({"wafer_wide"}), frozenset({"localized", "one_sided", "linear", "isolated"})),
-    "none": (frozenset({"isolated"}), frozenset({"symmetric", "localized", "one_sided", "linear", "wafer_wide"})),
+    "none": (frozenset({"isolated", "wafer_wide"}), frozenset({"symmetric", "localized", "one_sided", "linear"})),
 }
 #: shape values that state each pattern, and the ones that contradict it
 SHAPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {

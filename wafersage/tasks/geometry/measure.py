@@ -315,10 +315,16 @@ def _neighbour_excess(fail: np.ndarray, fail_neighbours: np.ndarray, n_fail: np.
     return np.where(n_fail == 0, 0.0, excess)
 
 
-def _texture(n_fail: int, clustered: float, excess: float) -> str:
+SOLID_SHARE = 0.5  # a map failing at least this share with almost no isolated die is one solid mass
+
+
+def _texture(n_fail: int, clustered: float, excess: float, fail_ratio: float) -> str:
+    """Clustered beyond chance, scattered, or mixed. A map failing over :data:`SOLID_SHARE` of its dies with over
+    90% of them in groups is "clustered" (one contiguous mass, as anyone sees it) although its neighbour excess over
+    chance is ~0: at that rate chance itself is high."""
     if n_fail == 0:
         return "clean"
-    if clustered >= 0.6 and excess > 0.25:
+    if (clustered >= 0.6 and excess > 0.25) or (fail_ratio >= SOLID_SHARE and clustered >= 0.9):
         return "clustered"
     if clustered <= 0.25 or excess < 0.1:
         return "scattered"
@@ -397,6 +403,6 @@ def _measure_stack(grids: np.ndarray, out: _Batch) -> list[Geometry]:
             angular_concentration=concentration_k, quadrant_share=dict(zip(QUADRANTS, quadrant_share)),
             regions=map_regions, clustered_fraction=map_clustered, neighbour_excess=map_excess,
             line_likeness=line, ring_likeness=ring, ring_radius=ring_r,
-            texture=_texture(nf, map_clustered, map_excess),
+            texture=_texture(nf, map_clustered, map_excess, nf / n_dies),
         ))
     return geoms
