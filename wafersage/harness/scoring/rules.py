@@ -51,7 +51,7 @@ class RuleConstants(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     partial_floor: float = Field(
-        0.5, ge=0, le=1, description="share of a slot's credit that stating one of its several true values earns")
+        0.3, ge=0, le=1, description="share of a slot's credit that stating one of its several true values earns")
     contradiction_penalty: float = Field(
         0.35, ge=0, le=1, description="kappa: the score shrinks by this per statement contradicting the wafer")
     extra_penalty: float = Field(
