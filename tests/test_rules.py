@@ -87,6 +87,14 @@ def test_scatter_over_the_whole_wafer_describes_a_normal_or_random_wafer(scorer)
     assert score(scorer, zone, "The outer zone, in a ring along the edge.").score == 0.0
 
 
+def test_background_noise_contradicts_nothing_on_a_wafer_with_a_pattern(scorer):
+    density = item("ring", "morphology", "Is the failure dense or sparse?", focus=("density",))
+    noisy = score(scorer, density, "Dense along the rim, with a sprinkle of isolated failing dies in the center.")
+    assert noisy.score == pytest.approx(10.0) and not noisy.explanation.contradicted
+    claimed = score(scorer, density, "Dense, in a blob in the center.")  # the pattern itself placed wrongly
+    assert "zone: center" in claimed.explanation.contradicted
+
+
 def test_a_question_is_scored_on_what_it_asks(scorer):
     texture = item("ring", "morphology", "Describe the texture of the failing area.")
     assert score(scorer, texture, "Contiguous and tightly grouped.").score == pytest.approx(10.0)  # no shape needed

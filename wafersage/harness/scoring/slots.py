@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from .explanation import Explanation
 from .reader import Reading
-from .truth import CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, SlotTruth, WaferTruth, clock_distance
+from .truth import (BACKGROUND_TYPES, CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, SlotTruth, WaferTruth,
+                    clock_distance)
 
 #: slots where a value that fits no component is an extra (hedging); density and texture have partial credit
 EXTRA_SLOTS = ("zone", "extent", "shape")
@@ -129,8 +130,8 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
     """(contradictions, hedges, phrases): a wrong value stated beside a true one of the same slot is a hedge; a
     statement about background noise, or a density or texture the question did not ask for, is neither."""
     found, hedges, phrases = [], [], []
-    said_claims = [c for slot in {c.slot for c in reading.claims}
-                   for c in _foreground([c for c in reading.claims if c.slot == slot and c.said and not c.implied])]
+    noise_is_pattern = truth.types <= BACKGROUND_TYPES  # a Random or normal wafer: its scatter is what it shows
+    said_claims = [c for c in reading.claims if c.said and not c.implied and (noise_is_pattern or not c.background)]
     for slot in judged:
         if slot == "clock" and truth.clocks:
             for claim in (c for c in said_claims if c.slot == "clock"):
