@@ -22,7 +22,9 @@ EQUIPMENT_ONLY = 0.5
 #: answer also states the slot explicitly and rightly
 IMPLIED_CREDIT = 0.5
 #: what a stated shape says about the extent as well ("a ring" is symmetric, "a line" linear)
-IMPLIED_EXTENT = {"ring": "symmetric", "line": "linear"}
+IMPLIED_EXTENT = {"ring": "symmetric", "line": "linear", "blob": "localized"}
+#: the implied extents that can contradict ("cluster" is also a verb: "failures cluster along the rim")
+CONTRADICTING_IMPLIED_EXTENT = ("ring", "line")
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
         spec = truth.slots[slot]
         stated = {c.value for c in said_claims if c.slot == slot}
         if slot == "extent":
-            stated |= {IMPLIED_EXTENT[c.value] for c in said_claims if c.slot == "shape" and c.value in IMPLIED_EXTENT}
+            stated |= {IMPLIED_EXTENT[c.value] for c in said_claims
+                       if c.slot == "shape" and c.value in CONTRADICTING_IMPLIED_EXTENT}
         hedged = any(component & stated for component in spec.components)
         for value in sorted(stated & spec.contradicting):
             (hedges if hedged else found).append(f"{slot}: {value}")
