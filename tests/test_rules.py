@@ -85,6 +85,12 @@ def test_scatter_over_the_whole_wafer_describes_a_normal_or_random_wafer(scorer)
         result = score(scorer, it, answer)
         assert result.score == pytest.approx(10.0) and not result.explanation.contradicted, (answer, result)
     assert score(scorer, zone, "The outer zone, in a ring along the edge.").score == 0.0
+    shapeless = score(scorer, shape, "No coherent shape, just random speckle.")  # Random is the absence of shape
+    assert shapeless.score > 5 and not shapeless.explanation.contradicted
+    ring = item("ring", "consistency", "Are fewer than 7% of the failing dies isolated?", dimension="morphology",
+                expected_yes=True)
+    grouped = score(scorer, ring, "Yes. Nearly all failing dies belong to the edge band; isolated fails are few.")
+    assert grouped.score == pytest.approx(10.0) and not grouped.explanation.contradicted  # not "nearly all dies"
 
 
 def test_background_noise_contradicts_nothing_on_a_wafer_with_a_pattern(scorer):
