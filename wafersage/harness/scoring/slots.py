@@ -38,13 +38,15 @@ class SlotResult:
     explanation: Explanation
 
 
-def _stated_claims(reading: Reading, slot: str) -> list[tuple[str, bool]]:
+def _stated_claims(reading: Reading, slot: str, noise_is_pattern: bool = False) -> list[tuple[str, bool]]:
     """(value, only implied by a pattern name) of each statement of ``slot`` (for a place or a shape, not those
-    about background noise: "a few isolated dies in the center")."""
-    claims = _foreground([c for c in reading.claims if c.slot == slot and c.said])
-    out = [(c.value, c.implied) for c in claims]
+    about background noise: "a few isolated dies in the center", unless ``noise_is_pattern``: a Random or normal
+    wafer's scatter is what it shows)."""
+    claims = [c for c in reading.claims if c.slot == slot and c.said]
+    out = [(c.value, c.implied) for c in (claims if noise_is_pattern else _foreground(claims))]
     if slot == "extent" and not any(not implied for _, implied in out):
-        out += [(IMPLIED_EXTENT[v], implied) for v, implied in _stated_claims(reading, "shape") if v in IMPLIED_EXTENT]
+        out += [(IMPLIED_EXTENT[v], implied) for v, implied in _stated_claims(reading, "shape", noise_is_pattern)
+                if v in IMPLIED_EXTENT]
     return out
 
 
@@ -93,7 +95,7 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
                 else 0.0 for p in patterns]
         return sats, _equal(sats), [f"process: cause of {p}" for p in patterns]
     spec: SlotTruth = truth.slots[slot]
-    claims = _stated_claims(reading, slot)
+    claims = _stated_claims(reading, slot, truth.types <= BACKGROUND_TYPES)
     explicit = {v for v, implied in claims if not implied}
     stated = list(dict.fromkeys(v for v, _ in claims))
     sats = []
@@ -132,7 +134,7 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
     """(contradictions, hedges, phrases): a wrong value stated beside a true one of the same slot is a hedge; a
     statement about background noise, or a density or texture the question did not ask for, is neither."""
     found, hedges, phrases = [], [], []
-    noise_is_pattern = truth.types <= BACKGROUND_TYPES  # a Random or normal wafer: its scatter is what it shows
+    noise_is_pattern = truth.types <= BACKGROUND_TYPES
     said_claims = [c for c in reading.claims if c.said and not c.implied and (noise_is_pattern or not c.background)]
     for slot in judged:
         if slot == "clock" and truth.clocks:

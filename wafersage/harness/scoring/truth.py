@@ -49,7 +49,7 @@ SHAPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "Edge-Loc": (frozenset({"arc", "blob"}), frozenset({"ring", "line", "full", "none"})),
     "Loc": (frozenset({"blob"}), frozenset({"ring", "line", "full", "none"})),
     "Scratch": (frozenset({"line"}), frozenset({"ring", "blob", "full", "none"})),
-    "Random": (frozenset({"scatter"}), frozenset({"ring", "arc", "line", "full"})),  # "no coherent shape" is true
+    "Random": (frozenset({"scatter", "none"}), frozenset({"ring", "arc", "line", "full"})),  # no coherent shape
     "Near-full": (frozenset({"full"}), frozenset({"ring", "blob", "arc", "line", "none"})),
     "none": (frozenset({"none", "scatter"}), frozenset({"ring", "blob", "arc", "line", "full"})),
 }
