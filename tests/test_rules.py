@@ -101,6 +101,14 @@ def test_background_noise_contradicts_nothing_on_a_wafer_with_a_pattern(scorer):
     assert "zone: center" in claimed.explanation.contradicted
 
 
+def test_directions_from_the_midpoint_and_clusters_at_the_edge(scorer):
+    zone = item("ring", "spatial", "Which part of the wafer is affected by the failures?", focus=("zone",))
+    relative = score(scorer, zone, "The rim, mostly below and to the left of the center.")
+    assert relative.score == pytest.approx(10.0) and not relative.explanation.contradicted
+    assert read("Edge-Loc: a localized cluster at the wafer edge.").types == {"Edge-Loc"}
+    assert read("A Center blob plus a localized cluster at 3 o'clock.").types == {"Center", "Loc"}
+
+
 def test_a_question_is_scored_on_what_it_asks(scorer):
     texture = item("ring", "morphology", "Describe the texture of the failing area.")
     assert score(scorer, texture, "Contiguous and tightly grouped.").score == pytest.approx(10.0)  # no shape needed

@@ -41,6 +41,26 @@ _DESCRIPTIVE_NAMES = _PLACE_WORDS | {"randomly scattered", "random distribution"
                                      "random defects", "random defect", "no pattern", "no systematic"}
 
 
+#: "right of the center", "below the center": a direction from the midpoint, not a claim that the center fails
+_RELATIVE_TO = re.compile(r"(?:(?:left|right|above|below|north|south|east|west)(?: of)?|away from|outside)(?: the)? $")
+#: descriptive Loc phrases ("a localized cluster"): at the edge they describe an Edge-Loc
+_LOC_DESCRIPTIONS = frozenset(p for p, label in TYPE_ORDER if label == "Loc" and " " in p)
+
+
+def _edge_clusters(text: str, spans: list[tuple[int, int, bool]], claims: list[Claim]) -> list[Claim]:
+    """A descriptive Loc phrase in a clause that places it at the edge ("a localized cluster at the wafer edge")
+    names an Edge-Loc."""
+    out = []
+    for c in claims:
+        if c.slot == "type" and c.value == "Loc" and text[c.start:c.end].strip() in _LOC_DESCRIPTIONS:
+            clause = _clause_of(spans, c.start)
+            if any(o.slot == "zone" and o.value == "edge" and o.said and clause[0] <= o.start < clause[1]
+                   for o in claims):
+                c = Claim(c.slot, "Edge-Loc", c.negated, c.start, c.end, c.background, c.implied)
+        out.append(c)
+    return out
+
+
 @dataclass(frozen=True)
 class Claim:
     slot: str  # zone, extent, clock_direction, density, texture, shape, equipment, clock, type
@@ -192,6 +212,7 @@ def read(answer: str) -> Reading:
             raw.append(("clock", str(_hour(m.group(2))), m.start(2), m.end()))
     type_hits = [(m.start(), m.end(), _TYPE_OF[m.group(0).strip()]) for m in _TYPE_RE.finditer(text)]
     raw += [("type", label, a, b) for a, b, label in type_hits]
+    raw = [r for r in raw if not (r[0] == "zone" and r[1] == "center" and _RELATIVE_TO.search(text[:r[2]]))]
     raw.sort(key=lambda r: (r[2], r[1]))
     names = [(a, b) for slot, _, a, b in raw if slot == "type" and text[a:b].strip() not in _DESCRIPTIVE_NAMES]
     claims = []
@@ -201,7 +222,7 @@ def read(answer: str) -> Reading:
         background = bool(_BACKGROUND.search(rest))
         implied = slot != "type" and any(na <= a and b <= nb for na, nb in names)
         claims.append(Claim(slot, value, _negated(text, clause, a, b), a, b, background, implied))
-    claims = _propagate(text, claims)
+    claims = _edge_clusters(text, spans, _propagate(text, claims))
     explicit = frozenset(c.value for c in claims if c.slot == "type" and c.said
                          and text[c.start:c.end].strip() not in _PLACE_WORDS)
     types = explicit | frozenset(c.value for c in claims if c.slot == "type" and c.said
