@@ -20,6 +20,8 @@ SHEETS = {
     "mix": FactSheet(types=["Center", "Edge-Ring"], zones=["center", "edge"], avoid_zones=["middle"],
                      density="dense", texture="clustered", fail_ratio=0.2,
                      zone_rates={"center": 0.8, "middle": 0.05, "edge": 0.7}),
+    "blob_and_arc": FactSheet(types=["Center", "Edge-Loc"], zones=["center", "edge"], avoid_zones=["middle"],
+                              clocks=[1], density="dense", texture="clustered", fail_ratio=0.12),
     "none": FactSheet(types=["none"], density="sparse", texture="scattered", fail_ratio=0.03),
     "random": FactSheet(types=["Random"], density="sparse", texture="scattered", fail_ratio=0.15),
 }
@@ -99,6 +101,14 @@ def test_background_noise_contradicts_nothing_on_a_wafer_with_a_pattern(scorer):
     assert noisy.score == pytest.approx(10.0) and not noisy.explanation.contradicted
     claimed = score(scorer, density, "Dense, in a blob in the center.")  # the pattern itself placed wrongly
     assert "zone: center" in claimed.explanation.contradicted
+
+
+def test_a_shared_value_counts_for_the_mixture_component_the_answer_places(scorer):
+    where = item("blob_and_arc", "spatial", "Describe the spatial distribution of the failing dies.",
+                 focus=("extent",))
+    one = score(scorer, where, "The failing dies form a cluster near the center of the wafer.")
+    both = score(scorer, where, "A cluster at the center and a second localized group at the upper-right edge.")
+    assert both.score == pytest.approx(10.0) and 0.0 < one.score < 7.0  # "localized" placed at the center only
 
 
 def test_directions_from_the_midpoint_and_clusters_at_the_edge(scorer):

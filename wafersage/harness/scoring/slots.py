@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from .explanation import Explanation
 from .reader import Reading
-from .truth import (BACKGROUND_TYPES, CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, SlotTruth, WaferTruth,
-                    clock_distance)
+from .truth import (BACKGROUND_TYPES, CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, PATTERN_ZONES, SlotTruth,
+                    WaferTruth, clock_distance)
 
 #: slots where a value that fits no component is an extra (hedging); density and texture have partial credit
 EXTRA_SLOTS = ("zone", "extent", "shape")
@@ -100,8 +100,13 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
     stated = list(dict.fromkeys(v for v, _ in claims))
     sats = []
     engaged = bool(explicit & (frozenset().union(*spec.components) | frozenset(spec.partial)))
-    for component in spec.components:
-        if component & explicit:
+    placed = set(reading.said("zone")) | set(reading.types)
+    for i, component in enumerate(spec.components):
+        shared = frozenset().union(*(c for j, c in enumerate(spec.components) if j != i))
+        said_here = component & set(stated)
+        if said_here and said_here <= shared and len(spec.patterns) > 1 and not _placed(spec.patterns[i], placed):
+            sats.append(0.0)  # "localized" fits both a Center and an Edge-Loc: which one is it about?
+        elif component & explicit:
             sats.append(1.0)
         elif component & set(stated):
             sats.append(1.0 if engaged else IMPLIED_CREDIT)
@@ -115,6 +120,12 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
     precision = _precision(stated, fits, spec.partial)
     return [s * precision for s in sats], spec.weight_list(), [f"{slot}: {' or '.join(sorted(c))}"
                                                                for c in spec.components]
+
+
+def _placed(pattern: str, placed: set[str]) -> bool:
+    """Whether an answer's zones and pattern names place a mixture's ``pattern`` (patterns anywhere always are)."""
+    zones = PATTERN_ZONES.get(pattern)
+    return zones is None or pattern in placed or bool(zones & placed)
 
 
 def _equal(items: list) -> list[float]:

@@ -53,6 +53,12 @@ SHAPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "Near-full": (frozenset({"full"}), frozenset({"ring", "blob", "arc", "line", "none"})),
     "none": (frozenset({"none", "scatter"}), frozenset({"ring", "blob", "arc", "line", "full"})),
 }
+#: where each pattern lies: in a mixture, an extent or shape counts for a pattern only when the answer also places
+#: failures there or names the pattern ("a cluster near the center" describes a Center+Edge-Loc map's Center only)
+PATTERN_ZONES: dict[str, frozenset[str]] = {
+    "Center": frozenset({"center"}), "Donut": frozenset({"center", "middle"}), "Edge-Ring": frozenset({"edge"}),
+    "Edge-Loc": frozenset({"edge"}),
+}
 DENSITY_ORDER = ("sparse", "moderate", "dense")
 #: clock hours each direction word names
 DIRECTION_HOURS: dict[str, frozenset[int]] = {
@@ -71,6 +77,7 @@ class SlotTruth:
     contradicting: frozenset[str] = frozenset()
     partial: dict[str, float] = field(default_factory=dict)
     weights: tuple[float, ...] = ()  # per component, summing to 1 (equal when empty)
+    patterns: tuple[str, ...] = ()  # per component, the pattern it states (extent and shape), else empty
 
     def weight_list(self) -> list[float]:
         n = len(self.components)
@@ -104,13 +111,12 @@ def clock_distance(a: int, b: int) -> int:
 
 
 def _per_pattern(types: list[str], table: dict[str, tuple[frozenset[str], frozenset[str]]]) -> SlotTruth:
-    known = [t for t in types if t in table]
-    components = tuple(table[t][0] for t in known if table[t][0])
+    known = [t for t in types if t in table and table[t][0]]
     if not known:
         return SlotTruth()
     fits = frozenset().union(*(table[t][0] for t in known))
     against = frozenset.intersection(*(table[t][1] for t in known)) - fits
-    return SlotTruth(components, against)
+    return SlotTruth(tuple(table[t][0] for t in known), against, patterns=tuple(known))
 
 
 def _zone_weights(zones: list[str], rates: dict[str, float]) -> tuple[float, ...]:
