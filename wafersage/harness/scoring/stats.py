@@ -108,11 +108,14 @@ def _finite(x: float) -> float | None:
 
 def mean_ci(values: Sequence[float], wafers: Sequence[Hashable], *, n_resamples: int = DEFAULT_RESAMPLES,
             seed: int = 0) -> Estimate:
-    """Item mean with a wafer-cluster bootstrap CI (vectorised: per-wafer sums and counts)."""
+    """Item mean with a wafer-cluster bootstrap CI (vectorised: per-wafer sums and counts). The same items in any
+    order give the same bits (sums are taken in one canonical order)."""
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         raise ValueError("mean_ci needs at least one value")
     codes, n_wafers = _wafer_codes(wafers)
+    order = np.lexsort((values, codes))
+    values, codes = values[order], codes[order]
     mean = float(values.mean())
     if n_wafers < 2 or np.all(values == values[0]):
         same = n_wafers >= 2
