@@ -82,6 +82,8 @@ def cluster_bootstrap(
     """
     arrays = [np.asarray(a, dtype=float) for a in arrays]
     codes, n_wafers = _wafer_codes(wafers)
+    order = np.lexsort((*arrays[::-1], codes))  # one canonical order: the same items in any order, the same bits
+    arrays, codes = [a[order] for a in arrays], codes[order]
     point = np.atleast_1d(np.asarray(statistic(*arrays), dtype=float))
     if n_wafers < 2:
         return [Estimate(value=float(v), low=None, high=None, n=len(codes), n_wafers=n_wafers) for v in point]
