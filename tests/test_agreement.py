@@ -144,3 +144,27 @@ def test_the_leaderboard_shows_the_panel_agreement(scorer_bench, tmp_path):
     (panel / "labels.json").unlink()
     bad = CliRunner().invoke(main, ["report", str(run), "--out", str(page), "--panel", str(panel)])
     assert bad.exit_code != 0 and "labels.json: missing" in bad.output
+
+
+@pytest.mark.parametrize("older_rubrics", [False, True])
+def test_a_panel_scores_reference_answers_against_the_facts_its_judge_was_shown(scorer_bench, older_rubrics):
+    """The panel's rubric is what the judge saw: its fact sheet when it has one; an older rubric's zones, clock
+    positions, density and texture otherwise (the generator's parameters that placed a Loc are not in a panel)."""
+    from wafersage.harness.agreement.panel import Panel, PanelItem
+    from wafersage.harness.agreement.scoring import as_vqa_item, panel_scorer
+    from wafersage.tasks.bench.folder import Benchmark
+
+    bench = Benchmark.load(scorer_bench)
+    maps = {w.id: w for w in bench.wafers("test")}
+    items = {}
+    for it in bench.items("test"):
+        rubric = bench.rubrics[it.wafer_id]
+        items[it.id] = PanelItem(id=it.id, wafer_id=it.wafer_id, question=it.question, category=it.category,
+                                 labels=it.labels, expected_yes=it.expected_yes, reference=it.answer,
+                                 rubric=rubric.model_copy(update={"facts": None}) if older_rubrics else rubric)
+    panel = Panel(Path("."), items, [], {w: m.grid for w, m in maps.items()},
+                  {w: list(m.labels) for w, m in maps.items()})
+    scorer = panel_scorer(panel)
+    located = [it for it in items.values() if it.category == "spatial"]
+    scores = [scorer.score(as_vqa_item(it), it.reference).score for it in located]
+    assert len(located) > 50 and np.mean(scores) > 9.9

@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from ...tasks.bench.schema import VQAItem
+from ...tasks.bench.schema import FactSheet, Rubric, VQAItem
+from ...tasks.geometry.measure import ZONES
+from ...tasks.synth.facts import TEXTURE
+from ..scoring.truth import DENSITY_ORDER
 from ..scoring.answers import scored_answer
 from ...tasks.maps.wafer import WaferMap
 from ..scoring.rules import RuleConstants, RuleScorer, sheets_from_maps
@@ -37,11 +40,36 @@ def _row(answer: PanelAnswer, item: PanelItem, score: float | None, reason: str 
                   reference=answer.judge.score, score=score, reason=reason)
 
 
+#: the place words of an older rubric's spatial must-avoid list, by zone
+_AVOID_ZONES = {"center": "center", "centre": "center", "mid-radius": "middle", "middle": "middle", "edge": "edge",
+                "periphery": "edge", "rim": "edge"}
+_TEXTURE_OF = {phrase: key for key, phrase in TEXTURE.items()}
+
+
+def as_graded(rubric: Rubric, measured: FactSheet) -> FactSheet:
+    """The facts a judge was shown by an older rubric (one without a fact sheet): its zones, clock positions,
+    density and texture, over what the map measures (the generator's own parameters, which placed a Loc cluster or
+    gave its clock, are not in a panel: the rubric carries what they said)."""
+    zones = [z for z in rubric.spatial.zone.replace(",", " and ").split(" and ") if z.strip() in ZONES]
+    zones = [z.strip() for z in zones] or measured.zones
+    avoid = {_AVOID_ZONES[w] for w in rubric.spatial.must_avoid if w in _AVOID_ZONES} - set(zones)
+    return measured.model_copy(update={
+        "zones": zones, "avoid_zones": sorted(avoid, key=ZONES.index) if avoid else
+        [z for z in measured.avoid_zones if z not in zones],
+        "clocks": list(rubric.spatial.clock_positions),
+        "density": rubric.morphology.density if rubric.morphology.density in DENSITY_ORDER else measured.density,
+        "texture": _TEXTURE_OF.get(rubric.morphology.texture_description, measured.texture)})
+
+
 def panel_scorer(panel: Panel, constants: RuleConstants | None = None) -> RuleScorer:
-    """The rule scorer for a panel: each wafer's facts measured from its grid and labels."""
+    """The rule scorer for a panel: each wafer's facts from its rubric's fact sheet, else measured from its grid
+    and labels and read back from its older rubric (:func:`as_graded`)."""
     rubrics = {item.wafer_id: item.rubric for item in panel.items.values() if item.rubric is not None}
     maps = [WaferMap(grid=grid, id=wafer, labels=tuple(panel.labels[wafer])) for wafer, grid in panel.grids.items()]
-    return RuleScorer(rubrics, constants, sheets_from_maps(maps))
+    sheets = {wafer: as_graded(rubrics[wafer], sheet) if wafer in rubrics and rubrics[wafer].facts is None else sheet
+              for wafer, sheet in sheets_from_maps(maps).items()}
+    sheets = {w: s for w, s in sheets.items() if w not in rubrics or rubrics[w].facts is None}
+    return RuleScorer(rubrics, constants, sheets)
 
 
 def rule_rows(panel: Panel, constants: RuleConstants | None = None) -> list[Scored]:

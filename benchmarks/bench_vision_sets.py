@@ -1,0 +1,63 @@
+"""How much of a graded panel's score needs the image: judge and rule means per source, blind against sighted.
+
+    .venv/bin/python benchmarks/bench_vision_sets.py [--panel benchmarks/panels/panel_v]
+
+For each source of answers: the judge's mean grade and the rule score's mean (each with a wafer-bootstrap 95% CI),
+the judge mean as a share of the ``sighted`` source's, and the rule mean as a share of the oracle's (the reference
+answers, scored by the same rule scorer). Then the targets of the "benchmark that needs the image" issue: the
+one-question-at-a-time blind set (``blind_one``) at most 35% of the sighted set by the judge and at most 15% of the
+oracle by the rule score; the set that saw all of a wafer's questions at once (``blind_all``) at most 1.2x the
+one-at-a-time set by the judge.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from wafersage.harness.agreement.panel import load_panel
+from wafersage.harness.agreement.scoring import as_vqa_item, panel_scorer
+from wafersage.harness.scoring.answers import scored_answer
+from wafersage.harness.scoring.stats import format_estimate, mean_ci
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--panel", type=Path, default=REPO / "benchmarks/panels/panel_v")
+    args = parser.parse_args()
+    panel = load_panel(args.panel)
+    scorer = panel_scorer(panel)
+    oracle_scores = [scorer.score(as_vqa_item(it), it.reference).score for it in panel.items.values()]
+    oracle = mean_ci(oracle_scores, [it.wafer_id for it in panel.items.values()])
+    judge, rule = {}, {}
+    for source in panel.sources:
+        answers = [a for a in panel.answers if a.source == source]
+        wafers = [panel.items[a.item_id].wafer_id for a in answers]
+        judge[source] = mean_ci([a.judge.score for a in answers], wafers)
+        rule[source] = mean_ci([scorer.score(as_vqa_item(panel.items[a.item_id]), scored_answer(a.answer)).score
+                                for a in answers], wafers)
+    sighted = judge.get("sighted")
+    table = Table(title=f"{args.panel.name}: {len(panel.items)} items of {len(panel.wafers)} wafers")
+    for column in ("answers", "n", "judge mean", "share of sighted (judge)", "rule mean", "share of oracle (rule)"):
+        table.add_column(column)
+    table.add_row("oracle (references)", str(oracle.n), "", "", format_estimate(oracle), "100%")
+    for source in panel.sources:
+        table.add_row(source, str(judge[source].n), format_estimate(judge[source]),
+                      f"{judge[source].value / sighted.value:.0%}" if sighted else "-", format_estimate(rule[source]),
+                      f"{rule[source].value / oracle.value:.0%}")
+    console = Console(width=150)
+    console.print(table)
+    if sighted and "blind_one" in judge:
+        one = judge["blind_one"].value
+        console.print(f"blind_one / sighted (judge): {one / sighted.value:.0%} (target <= 35%); "
+                      f"blind_one / oracle (rule): {rule['blind_one'].value / oracle.value:.0%} (target <= 15%)")
+        if "blind_all" in judge:
+            console.print(f"blind_all / blind_one (judge): {judge['blind_all'].value / one:.2f}x (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()
