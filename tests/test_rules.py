@@ -137,6 +137,9 @@ def test_yes_no_items_score_the_verdict_first(scorer):
     assert score(scorer, check, "No, they are confined to one side.").score == 0.0
     contradicting = score(scorer, check, "Yes, mostly in the middle zone.")  # right verdict, wrong explanation
     assert 0.0 < contradicting.score < 10.0 and "zone: middle" in contradicting.explanation.contradicted
+    wrong_everywhere = score(scorer, check, "Yes, a dense blob in the middle zone at 3 o'clock, on one side.")
+    assert len(wrong_everywhere.explanation.contradicted) >= 3
+    assert wrong_everywhere.score == pytest.approx(5.0)  # the verdict is right: half stays, as a judge grades it
 
 
 def test_mixtures_earn_partial_credit_weighted_by_where_the_failures_are(scorer):

@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from ...tasks.bench.schema import DIMENSIONS
 from . import SCORER_VERSION
-from .rules import HEDGE_WEIGHT, Features, RuleConstants
+from .rules import HEDGE_WEIGHT, VERDICT_FLOOR, Features, RuleConstants
 from .stats import Estimate, cluster_bootstrap
 
 _METRIC_CODE = {"facts": 0, "type_f1": 1, "yes_no": 2}
@@ -90,7 +90,7 @@ class FeatureTable:
         stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * np.maximum(0, self.n_extra[rows] - c.extra_allowance))
         facts = np.where(self.empty[rows], 0.0, credit * contradicted * stuffing)
         metric = self.metric[rows]
-        d = np.where(metric == 0, facts, np.where(metric == 2, self.fixed[rows] * contradicted, self.fixed[rows]))
+        d = np.where(metric == 0, facts, np.where(metric == 2, self.fixed[rows] * np.maximum(VERDICT_FLOOR, contradicted), self.fixed[rows]))
         return np.where(self.echo[rows] >= c.echo_threshold, 0.0, d)
 
     def scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:

@@ -44,6 +44,8 @@ from .truth import WaferTruth, wafer_truth
 MAX_TYPES = 4
 #: a contradicting value stated beside a true value of the same slot ("dense, with sparse fringes") counts this much
 HEDGE_WEIGHT = 0.5
+#: a yes/no answer with the right verdict keeps this share of the score however wrong its explanation
+VERDICT_FLOOR = 0.5
 
 
 class RuleConstants(BaseModel):
@@ -242,7 +244,7 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
         if features.verdict is None:
             flags.append("no_verdict")
         correct = features.verdict is not None and features.verdict == features.expected_yes
-        value = contradicted if correct and not echo else 0.0
+        value = max(VERDICT_FLOOR, contradicted) if correct and not echo else 0.0
         return RuleScore(metric="yes_no", score=10.0 * value, verdict=features.verdict, correct=correct,
                          explanation=features.explanation, flags=flags)
     credits = [slot_credit(b, m, constants.partial_floor) for b, m in zip(features.slot_best, features.slot_mean)]
