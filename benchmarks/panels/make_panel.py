@@ -10,7 +10,8 @@ Three steps, each a subcommand; answerers and graders see only what the scratch 
     python benchmarks/panels/make_panel.py prompts --bench B --scratch S --runs R... --out P --graders 5
         reads S/*/answers.jsonl (``{"qid", "answer"}``) and each run folder's answers (baselines), writes the panel
         P (items, maps, labels, images; answers without grades) and the rendered judge prompts, shuffled across
-        sources under opaque ids, split over P.grading/grader_K (and a random 160 for a second grader);
+        sources under opaque ids, split over P.grading/grader_K (and a random 160 for a second grader; the key to
+        the ids in P.grading.key.json, beside the graders' folders);
     python benchmarks/panels/make_panel.py grades --panel P
         reads P.grading/grader_*/grades.jsonl (``{"id", "score", "spatial", "morphology", "root_cause",
         "rationale"}``) and writes P/answers.jsonl with each answer's grade and P/grades_second.jsonl.
@@ -139,13 +140,13 @@ def prompts(args: argparse.Namespace) -> None:
             {"id": i, "prompt": render_prompt(items[opaque[i]["item_id"]],
                                               bench.rubrics[items[opaque[i]["item_id"]].wafer_id], opaque[i]["answer"])}
             for i in chosen])
-    (grading / "key.json").write_text(json.dumps(opaque))
+    Path(f"{grading}.key.json").write_text(json.dumps(opaque))  # beside the graders' folders, never inside
     print(f"{len(answers)} answers of {len(items)} items -> {out}; prompts in {grading}")
 
 
 def grades(args: argparse.Namespace) -> None:
     grading = Path(f"{args.panel}.grading")
-    opaque = json.loads((grading / "key.json").read_text())
+    opaque = json.loads(Path(f"{grading}.key.json").read_text())
     first: dict[str, dict] = {}
     for path in sorted(grading.glob("grader_[0-9]*/grades.jsonl")):
         first |= {r["id"]: r for r in _read_jsonl(path)}
