@@ -1,7 +1,10 @@
 """The benchmark builder: maps -> measure -> clean -> split -> describe -> rubric -> VQA items -> images -> folder.
 
 ``build_benchmark(config, out_dir)`` writes the layout documented in :mod:`wafersage.tasks.bench.folder`, plus
-``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes, with any number of
+``descriptions.jsonl`` (Stage-0b text per wafer). After the per-wafer work, the blind filter
+(:mod:`wafersage.tasks.blindness.filter`) scores every item with blind adversaries cross-fitted by wafer and drops
+(or flags) the blind-answerable ones; the manifest records the numeric premise thresholds (``premise_thresholds``),
+the filter's counts (``blind_filter``) and each template's answer distribution and entropy (``answer_balance``). The same config and seed give identical bytes, with any number of
 worker processes (the per-map work runs in chunks, :mod:`.chunks`; cleaning and splits run here over every map).
 The folder is built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half
 a benchmark.
@@ -12,6 +15,7 @@ VQA writer when it passes ``write_with``; tasks never imports a model (``wafersa
 from __future__ import annotations
 
 import gc
+import json
 import shutil
 from collections import Counter
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -27,11 +31,16 @@ import wafersage
 
 from ...configio import load_validated_yaml
 from ..bench.folder import write_manifest
+from ..bench.schema import VQAItem
+from ..blindness.answers import ItemRecord, answer_balance
+from ..blindness.filter import BlindFilterOptions, blind_filter
+from ..blindness.population import SURVEY_COLUMNS, population_thresholds
 from ..bench.splits import SplitFractions, SplitKey, assign_split_keys
 from ..generate.generator import generate_maps
 from ..maps.wafer import PATTERNS, WaferMap
 from .chunks import TALLIES, ChunkRunner, part_work, source_chunks
 from .clean import CleaningOptions, CleaningReport, clean_embedded
+from .vqa import CATEGORY_RANGES
 
 
 class SynthConfigError(ValueError):
@@ -91,6 +100,10 @@ class SynthConfig(BaseModel):
     describer: Literal["geometry", "model"] = Field(
         "geometry", description="'geometry': descriptions and rubrics from measured geometry; 'model': a VLM "
                                 "through the generate callable the caller passes.")
+    blind_filter: BlindFilterOptions = Field(
+        default_factory=BlindFilterOptions,
+        description="The vision-indispensable filter: what to do with items a blind adversary, cross-fitted on "
+                    "other wafers, answers with high confidence (drop on val/test by default).")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     def resolve(self, path: Path) -> Path:
@@ -181,12 +194,13 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     """Build everything but the manifest into ``root``; returns the manifest's fields and the images' sha256."""
     bar = dict(disable=not progress, unit="map", leave=False)
     keys: list[SplitKey] = []
-    vectors, sources = [], Counter()
+    vectors, numeric, sources = [], [], Counter()
     total = config.source.n if isinstance(config.source, GeneratedSource) else None
     with tqdm(total=total, desc="read and measure maps", **bar) as survey_bar:
         for survey in runner.survey(source_chunks(total, None if total is not None else load_maps(config))):
             keys += survey.keys
             vectors.append(survey.vectors)
+            numeric.append(survey.numeric)
             sources.update(survey.sources)
             survey_bar.update(len(survey.keys))
     _check_unique_ids([k.id for k in keys])
@@ -197,6 +211,8 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     keep = set(report.kept_ids)
     kept = [position for position, key in enumerate(keys) if key.id in keep]
     splits = assign_split_keys([keys[p] for p in kept], config.splits, config.seed)
+    thresholds = population_thresholds(np.concatenate(numeric)[kept] if numeric else np.zeros((0, SURVEY_COLUMNS)))
+    records: list[ItemRecord] = []
     (root / "maps").mkdir()
     counts = {name: Counter() for name in TALLIES}
     image_hashes: dict[str, str] = {}
@@ -205,7 +221,7 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
         out = {name: files.enter_context(open(root / name, "w", encoding="utf-8"))
                for name in ("items.jsonl", "rubrics.jsonl", "descriptions.jsonl", "maps/index.jsonl")}
         failures = None
-        for part in runner.synthesise(part_work(kept, splits, len(keys))):
+        for part in runner.synthesise(part_work(kept, splits, len(keys), thresholds)):
             for name, text in (("items.jsonl", part.items), ("rubrics.jsonl", part.rubrics),
                                ("descriptions.jsonl", part.descriptions), ("maps/index.jsonl", part.index)):
                 out[name].write(text)
@@ -213,10 +229,15 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
                 failures = failures or files.enter_context(open(root / "failures.jsonl", "w", encoding="utf-8"))
                 failures.write(part.failures)
             n_failed += part.n_failed
+            records += part.records
             image_hashes |= part.image_hashes
             for name, tally in part.tallies.items():
                 counts[name].update(tally)
             synth_bar.update(len(part.image_hashes) + part.n_failed)
+    filtered = blind_filter(records, config.blind_filter, CATEGORY_RANGES, config.seed)
+    if not all(filtered.keep):
+        for name, tally in _drop_items(root / "items.jsonl", filtered.keep).items():
+            counts[name] = tally
     return {
         "name": config.name, "version": config.version, "seed": config.seed,
         "config": config.model_dump(mode="json"), "sources": _sources(config, len(keys), sources),
@@ -226,8 +247,35 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
             "failed_wafers": n_failed,
             **{name: dict(sorted(tally.items())) for name, tally in counts.items()},
         },
+        "premise_thresholds": thresholds.model_dump(),
+        "blind_filter": filtered.report,
+        "answer_balance": {template: balance.model_dump() for template, balance in answer_balance(
+            r for r, keep in zip(records, filtered.keep) if keep).items()},
         "wafersage_version": wafersage.__version__,
     }, image_hashes
+
+
+def _drop_items(path: Path, keep: list[bool]) -> dict[str, Counter]:
+    """Rewrite ``items.jsonl`` with the kept lines (``keep``: one flag per line), a wafer's items numbered again
+    from 0 where any was dropped; returns the item tallies of the kept items."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    rows = [json.loads(line) for line in lines]
+    dropped = {row["wafer_id"] for row, k in zip(rows, keep) if not k}
+    tallies = {name: Counter() for name in ("items_per_split", "items_per_category", "items_per_difficulty")}
+    index: Counter = Counter()
+    with open(path, "w", encoding="utf-8") as out:
+        for line, row, k in zip(lines, rows, keep):
+            if not k:
+                continue
+            wafer = row["wafer_id"]
+            if wafer in dropped:
+                qa = index[wafer]
+                line = VQAItem.model_validate(row | {"id": f"{wafer}-q{qa}", "qa_index": qa}).model_dump_json() + "\n"
+            index[wafer] += 1
+            out.write(line)
+            for name, key in zip(tallies, ("split", "category", "difficulty")):
+                tallies[name][row[key]] += 1
+    return tallies
 
 
 @contextmanager
