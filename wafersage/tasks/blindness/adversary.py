@@ -66,22 +66,28 @@ def _verdicts(train: Sequence[ItemRecord], test: Sequence[ItemRecord]) -> list[t
     return out
 
 
+def guesses_of(train: Sequence[ItemRecord], test: Sequence[ItemRecord]) -> list[Guesses]:
+    """Every adversary, fitted on ``train``, guessing each of ``test``."""
+    out: list[Guesses] = [{} for _ in test]
+    for name, guesses in (("template-prior", _prior(train, test, lambda r: r.template)),
+                          ("wording-prior", _prior(train, test, lambda r: r.question)),
+                          ("verdict-words", _verdicts(train, test))):
+        for row, guess in zip(out, guesses):
+            if guess is not None:
+                row[name] = guess
+    return out
+
+
 def cross_fitted_guesses(records: Sequence[ItemRecord], folds: int = 5, seed: int = 0) -> list[Guesses]:
     """Every adversary's guess for every record, each fitted on the other folds' wafers (module docstring)."""
     fold = wafer_folds(records, folds, seed)
     out: list[Guesses] = [{} for _ in records]
     for f in range(folds):
         test_rows = np.flatnonzero(fold == f).tolist()
-        if not test_rows:
-            continue
-        train = [records[i] for i in np.flatnonzero(fold != f).tolist()]
-        test = [records[i] for i in test_rows]
-        for name, guesses in (("template-prior", _prior(train, test, lambda r: r.template)),
-                              ("wording-prior", _prior(train, test, lambda r: r.question)),
-                              ("verdict-words", _verdicts(train, test))):
-            for i, guess in zip(test_rows, guesses):
-                if guess is not None:
-                    out[i][name] = guess
+        if test_rows:
+            train = [records[i] for i in np.flatnonzero(fold != f).tolist()]
+            for i, guesses in zip(test_rows, guesses_of(train, [records[i] for i in test_rows])):
+                out[i] = guesses
     return out
 
 
