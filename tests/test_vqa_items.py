@@ -21,7 +21,7 @@ from wafersage.tasks.maps.wafer import LABELS
 @pytest.fixture(scope="module")
 def thresholds(synth_stage_maps):
     """The premise thresholds a build of these maps draws from their population."""
-    return population_thresholds(survey_rows(*synth_stage_maps))
+    return population_thresholds(**survey_rows(*synth_stage_maps))
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,15 @@ or fail by its comparator ("more"/"fewer", "above"/"below"), a wording's chance 
 wafers on one side. :attr:`PremiseThresholds.keep` evens it out: a wafer on the more common side is asked with
 the probability minority / majority (numeric kinds and symmetry; for zones, per zone among the wafers that have a
 zone clearly above and one clearly below, each of its zones with a clear side drawn alike).
+
+The values a template asks are spread the same way: a template that asks one of :data:`SPREAD_SLOTS` is offered to
+a wafer with the probability (share of the slot's rarest value) / (share of this wafer's value) in the population
+(:meth:`PremiseThresholds.spread_weight`; the wafer's category keeps its minimum of templates all the same), so
+"dense" is no longer the answer to two thirds of density questions.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +40,8 @@ MARGIN = 1.5
 REGION_MIN_AREA = 0.005
 #: thresholds a question may state (percent of dies, percent of failing dies, number of groups)
 FRIENDLY: tuple[float, ...] = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90)
+#: fact slots whose questions are drawn against the population's value shares (see the module docstring)
+SPREAD_SLOTS: tuple[str, ...] = ("density", "texture", "extent")
 #: the percentile range a threshold is drawn from
 PERCENTILES = (40.0, 60.0)
 
@@ -82,6 +91,15 @@ class PremiseThresholds(BaseModel):
                                           "probability with which a wafer clearly above (all around; first) or "
                                           "below (one-sided; second) is asked")
 
+    value_share: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per slot of SPREAD_SLOTS, each value's share of the population")
+
+    def spread_weight(self, slot: str, value: str) -> float:
+        """The probability of offering a template that asks ``slot`` to a wafer whose value is ``value`` (1 when
+        the population does not know the value)."""
+        shares = self.value_share.get(slot, {})
+        return min(shares.values()) / shares[value] if value in shares else 1.0
+
     def of(self, kind: str) -> float:
         return getattr(self, kind)
 
@@ -109,14 +127,20 @@ def _evened(above: float, below: float) -> tuple[float, float]:
     return round(min(1.0, below / above), 4), round(min(1.0, above / below), 4)
 
 
-def population_thresholds(values: np.ndarray) -> PremiseThresholds:
-    """Thresholds and asking probabilities from the kept wafers' :func:`survey_row` values (rows in any order: the
+def population_thresholds(numeric: np.ndarray, slot_values: list[tuple[str, ...]] = ()) -> PremiseThresholds:
+    """Thresholds and asking probabilities from the kept wafers' :func:`survey_row` rows (``numeric``; in any order: the
     result does not depend on it). Percentages pick among :data:`FRIENDLY`, counts among whole numbers >= 1; a
     population too small or too concentrated for a candidate inside the percentile range takes the candidate
-    nearest its median."""
+    nearest its median. ``slot_values``: per wafer, its values of :data:`SPREAD_SLOTS`."""
+    values = numeric
     if len(values) == 0:
         return DEFAULT_THRESHOLDS
-    chosen: dict = {"keep": {}}
+    chosen: dict = {"keep": {}, "value_share": {}}
+    for column, slot in enumerate(SPREAD_SLOTS):
+        counts = Counter(row[column] for row in slot_values)
+        total = sum(counts.values())
+        if total:
+            chosen["value_share"][slot] = {v: round(n / total, 4) for v, n in sorted(counts.items())}
     for column, kind in enumerate(NUMERIC_KINDS):
         column_values = np.sort(values[:, column])
         lo, hi = np.percentile(column_values, PERCENTILES)

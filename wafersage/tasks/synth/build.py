@@ -194,13 +194,14 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     """Build everything but the manifest into ``root``; returns the manifest's fields and the images' sha256."""
     bar = dict(disable=not progress, unit="map", leave=False)
     keys: list[SplitKey] = []
-    vectors, numeric, sources = [], [], Counter()
+    vectors, numeric, slot_values, sources = [], [], [], Counter()
     total = config.source.n if isinstance(config.source, GeneratedSource) else None
     with tqdm(total=total, desc="read and measure maps", **bar) as survey_bar:
         for survey in runner.survey(source_chunks(total, None if total is not None else load_maps(config))):
             keys += survey.keys
             vectors.append(survey.vectors)
             numeric.append(survey.numeric)
+            slot_values += survey.slot_values
             sources.update(survey.sources)
             survey_bar.update(len(survey.keys))
     _check_unique_ids([k.id for k in keys])
@@ -211,7 +212,8 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     keep = set(report.kept_ids)
     kept = [position for position, key in enumerate(keys) if key.id in keep]
     splits = assign_split_keys([keys[p] for p in kept], config.splits, config.seed)
-    thresholds = population_thresholds(np.concatenate(numeric)[kept] if numeric else np.zeros((0, SURVEY_COLUMNS)))
+    thresholds = population_thresholds(np.concatenate(numeric)[kept] if numeric else np.zeros((0, SURVEY_COLUMNS)),
+                                       [slot_values[p] for p in kept])
     records: list[ItemRecord] = []
     (root / "maps").mkdir()
     counts = {name: Counter() for name in TALLIES}

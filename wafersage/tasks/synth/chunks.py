@@ -45,7 +45,7 @@ from threadpoolctl import threadpool_limits
 from ..bench.splits import SplitKey, split_key
 from ..blindness.answers import ItemRecord
 from ..blindness.population import DEFAULT_THRESHOLDS, SURVEY_COLUMNS, PremiseThresholds, survey_row
-from .facts import wafer_facts
+from .facts import fact_sheet, wafer_facts
 from .premises import all_around_of
 from ..generate.generator import generate_maps
 from ..geometry.measure import Geometry, measure_many
@@ -89,6 +89,7 @@ class Survey:
     vectors: np.ndarray
     sources: Counter
     numeric: np.ndarray  # (maps, SURVEY_COLUMNS): blindness.population.survey_row of each map
+    slot_values: list[tuple[str, ...]]  # each map's values of blindness.population.SPREAD_SLOTS
 
 
 @dataclass
@@ -161,7 +162,7 @@ class ChunkWorker:
                        geoms[offset:offset + PART_MAPS])
         return Survey(keys=[split_key(w) for w in maps], vectors=geometry_embedding(maps, geoms),
                       sources=Counter(w.source for w in maps),
-                      numeric=survey_rows(maps, geoms))
+                      **survey_rows(maps, geoms))
 
     def _keep(self, part: int, maps: list[WaferMap], geoms: list[Geometry]) -> None:
         if self.work is None:
@@ -216,13 +217,17 @@ class ChunkWorker:
         return out
 
 
-def survey_rows(maps: list[WaferMap], geoms: list[Geometry]) -> np.ndarray:
-    """The maps' premise values for the population step (:func:`~..blindness.population.survey_row`)."""
-    rows = []
+def survey_rows(maps: list[WaferMap], geoms: list[Geometry]) -> dict:
+    """What the population step needs of the maps: ``numeric``, their premise values
+    (:func:`~..blindness.population.survey_row`), and ``slot_values``, their values of
+    :data:`~..blindness.population.SPREAD_SLOTS` (as the rubric states them)."""
+    rows, slots = [], []
     for wafer, geom in zip(maps, geoms):
         facts = wafer_facts(wafer, geom)
         rows.append(survey_row(geom, all_around_of(facts.distributions, bool(facts.clocks))))
-    return np.array(rows, dtype=float).reshape(-1, SURVEY_COLUMNS)
+        sheet = fact_sheet(facts)
+        slots.append((sheet.density, sheet.texture, ", ".join(facts.distributions)))
+    return {"numeric": np.array(rows, dtype=float).reshape(-1, SURVEY_COLUMNS), "slot_values": slots}
 
 
 def source_chunks(n_generated: int | None, maps: Iterable[WaferMap] | None) -> Iterator[ChunkInput]:

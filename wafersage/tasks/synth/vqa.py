@@ -290,6 +290,12 @@ def _clocks_in(terms: tuple[str, ...]) -> tuple[int, ...]:
 
 
 _ITEM_LIST = TypeAdapter(list[VQAItem])
+#: a wafer's value of each spread slot, as the survey counts it (blindness.population.SPREAD_SLOTS)
+_SLOT_VALUE: dict[str, Callable[[Rubric], str]] = {
+    "density": lambda rubric: rubric.facts.density if rubric.facts else "",
+    "texture": lambda rubric: rubric.facts.texture if rubric.facts else "",
+    "extent": lambda rubric: rubric.spatial.distribution,
+}
 
 
 @dataclass
@@ -332,6 +338,24 @@ def _fit_counts(counts: dict[str, int], capacity: dict[str, int]) -> dict[str, i
     return fitted
 
 
+def _spread(pool: list[_Template], ctx: _Context, rng: np.random.Generator, least: int) -> list[_Template]:
+    """``pool`` less the templates a draw leaves out: one asking a spread slot stays with the probability
+    :meth:`~..blindness.population.PremiseThresholds.spread_weight` of this wafer's value, so the values it asks
+    are spread over the benchmark as evenly as the population allows; left-out templates come back, in pool
+    order, while fewer than ``least`` (the category's minimum) remain. It runs after the premises are chosen,
+    so the choice of premise kinds does not depend on the wafer's values (which would let a premise's wording
+    tell its verdict); where premises leave a category few templates, the spread gives way."""
+    draws = rng.random(len(pool))
+    stays = [not (len(t.focus) == 1 and t.focus[0] in _SLOT_VALUE)
+             or u < ctx.thresholds.spread_weight(t.focus[0], _SLOT_VALUE[t.focus[0]](ctx.rubric))
+             for t, u in zip(pool, draws)]
+    for i in range(len(pool)):
+        if sum(stays) >= least:
+            break
+        stays[i] = True
+    return [t for t, stay in zip(pool, stays) if stay]
+
+
 def write_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.random.Generator, image: str,
                 split: str, sentences: FactSentences | None = None,
                 thresholds: PremiseThresholds = DEFAULT_THRESHOLDS, spares: bool = False) -> WrittenItems:
@@ -348,7 +372,8 @@ def write_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.rand
     pools = {c: [t for t in _BY_CATEGORY[c] if t.applies(ctx)] for c in CATEGORIES if c != "consistency"}
     kinds = _premise_kinds(ctx, CATEGORY_RANGES["consistency"][1] if spares else drawn["consistency"], pools, rng)
     stated = frozenset().union(*(PREMISE_SLOTS[k] for k in kinds))
-    pools = {c: [t for t in pool if not stated & set(t.focus)] for c, pool in pools.items()}
+    pools = {c: _spread([t for t in pool if not stated & set(t.focus)], ctx, rng, _MIN_COUNTS[c])
+             for c, pool in pools.items()}
     capacity = {"consistency": len(kinds), **{c: len(pool) for c, pool in pools.items()}}
     counts = _fit_counts(drawn, capacity)
     wanted = {c: min(CATEGORY_RANGES[c][1], capacity[c]) if spares else n for c, n in counts.items()}
