@@ -79,11 +79,12 @@ class TemplateBalance(BaseModel):
     top_share: float = Field(description="share of the most common asked value")
 
 
-def answer_balance(records: Iterable[ItemRecord]) -> dict[str, TemplateBalance]:
-    """Per template (sorted), the distribution of its items' asked values."""
+def answer_balance(answers: Counter) -> dict[str, TemplateBalance]:
+    """Per template (sorted), the distribution of its items' asked values, from counts of (template, asked value)."""
     by_template: dict[str, Counter] = defaultdict(Counter)
-    for record in records:
-        by_template[record.template][record.truth] += 1
+    for (template, truth), n in answers.items():
+        if n > 0:
+            by_template[template][truth] += n
     out = {}
     for template in sorted(by_template):
         counts = by_template[template]

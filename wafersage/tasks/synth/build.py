@@ -215,6 +215,7 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     thresholds = population_thresholds(np.concatenate(numeric)[kept] if numeric else np.zeros((0, SURVEY_COLUMNS)),
                                        [slot_values[p] for p in kept])
     records: list[ItemRecord] = []
+    answers: Counter = Counter()
     (root / "maps").mkdir()
     counts = {name: Counter() for name in TALLIES}
     image_hashes: dict[str, str] = {}
@@ -232,11 +233,13 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
                 failures.write(part.failures)
             n_failed += part.n_failed
             records += part.records
+            answers.update(part.answers)
             image_hashes |= part.image_hashes
             for name, tally in part.tallies.items():
                 counts[name].update(tally)
             synth_bar.update(len(part.image_hashes) + part.n_failed)
     filtered = blind_filter(records, config.blind_filter, CATEGORY_RANGES, config.seed)
+    answers.subtract((r.template, r.truth) for r, keep in zip(records, filtered.keep) if not keep)
     if not all(filtered.keep):
         for name, tally in _drop_items(root / "items.jsonl", filtered.keep).items():
             counts[name] = tally
@@ -251,8 +254,7 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
         },
         "premise_thresholds": thresholds.model_dump(),
         "blind_filter": filtered.report,
-        "answer_balance": {template: balance.model_dump() for template, balance in answer_balance(
-            r for r, keep in zip(records, filtered.keep) if keep).items()},
+        "answer_balance": {template: balance.model_dump() for template, balance in answer_balance(answers).items()},
         "wafersage_version": wafersage.__version__,
     }, image_hashes
 

@@ -116,7 +116,8 @@ class PartOutput:
     image_hashes: dict[str, str] = field(default_factory=dict)
     n_failed: int = 0
     tallies: dict[str, Counter] = field(default_factory=dict)
-    records: list[ItemRecord] = field(default_factory=list)
+    records: list[ItemRecord] = field(default_factory=list)  # for the blind filter (none when it is off)
+    answers: Counter = field(default_factory=Counter)  # items per (template, asked value)
 
 
 def _lines(models: Iterable) -> str:
@@ -205,7 +206,9 @@ class ChunkWorker:
                 descriptions.append(result.description)
                 rubrics.append(result.rubric)
                 items.extend(result.items)
-                out.records.extend(result.records)
+                out.answers.update((r.template, r.truth) for r in result.records)
+                if config.blind_filter.mode != "off":
+                    out.records.extend(result.records)
             if wafers:
                 out.index = "".join(write_shard(wafers, self.root / "maps", f"shard-{work.part:05d}.npz",
                                                 compress_level=SYNTH_STORE_LEVEL))
