@@ -18,6 +18,8 @@ API (used by scoring, the leaderboard and ``wafersage compare``):
 """
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Hashable, Mapping, Sequence
 
 import krippendorff
@@ -113,7 +115,7 @@ def mean_ci(values: Sequence[float], wafers: Sequence[Hashable], *, n_resamples:
     if values.size == 0:
         raise ValueError("mean_ci needs at least one value")
     codes, n_wafers = _wafer_codes(wafers)
-    mean = float(values.mean())
+    mean = math.fsum(values.tolist()) / values.size  # exact sum: the same mean in any item order (shards, merges)
     if n_wafers < 2 or np.all(values == values[0]):
         same = n_wafers >= 2
         return Estimate(value=mean, low=mean if same else None, high=mean if same else None,
