@@ -46,7 +46,8 @@ def _prior(train: Sequence[ItemRecord], test: Sequence[ItemRecord], key) -> list
     counts: dict[str, Counter] = defaultdict(Counter)
     for r in train:
         counts[key(r)][r.truth] += 1
-    return [_modal(counts[key(r)]) if key(r) in counts else None for r in test]
+    modal = {k: _modal(c) for k, c in counts.items()}
+    return [modal.get(key(r)) for r in test]
 
 
 def _verdicts(train: Sequence[ItemRecord], test: Sequence[ItemRecord]) -> list[tuple[str, float] | None]:

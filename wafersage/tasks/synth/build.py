@@ -241,8 +241,7 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     filtered = blind_filter(records, config.blind_filter, CATEGORY_RANGES, config.seed)
     answers.subtract((r.template, r.truth) for r, keep in zip(records, filtered.keep) if not keep)
     if not all(filtered.keep):
-        for name, tally in _drop_items(root / "items.jsonl", filtered.keep).items():
-            counts[name] = tally
+        _drop_items(root / "items.jsonl", filtered.keep, records, counts)
     return {
         "name": config.name, "version": config.version, "seed": config.seed,
         "config": config.model_dump(mode="json"), "sources": _sources(config, len(keys), sources),
@@ -259,27 +258,28 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     }, image_hashes
 
 
-def _drop_items(path: Path, keep: list[bool]) -> dict[str, Counter]:
-    """Rewrite ``items.jsonl`` with the kept lines (``keep``: one flag per line), a wafer's items numbered again
-    from 0 where any was dropped; returns the item tallies of the kept items."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    rows = [json.loads(line) for line in lines]
-    dropped = {row["wafer_id"] for row, k in zip(rows, keep) if not k}
-    tallies = {name: Counter() for name in ("items_per_split", "items_per_category", "items_per_difficulty")}
+def _drop_items(path: Path, keep: list[bool], records: list[ItemRecord], counts: dict[str, Counter]) -> None:
+    """Rewrite ``items.jsonl`` with the kept lines (``keep`` and ``records``: one per line, in order), a wafer's
+    items numbered again from 0 where any was dropped, and take the dropped items out of the item tallies."""
+    changed = {r.wafer_id for r, k in zip(records, keep) if not k}
     index: Counter = Counter()
+    with open(path, encoding="utf-8") as src:
+        lines = src.readlines()
     with open(path, "w", encoding="utf-8") as out:
-        for line, row, k in zip(lines, rows, keep):
-            if not k:
+        for line, record, k in zip(lines, records, keep):
+            if record.wafer_id not in changed:
+                out.write(line)
                 continue
-            wafer = row["wafer_id"]
-            if wafer in dropped:
-                qa = index[wafer]
-                line = VQAItem.model_validate(row | {"id": f"{wafer}-q{qa}", "qa_index": qa}).model_dump_json() + "\n"
-            index[wafer] += 1
-            out.write(line)
-            for name, key in zip(tallies, ("split", "category", "difficulty")):
-                tallies[name][row[key]] += 1
-    return tallies
+            row = json.loads(line)
+            if not k:
+                for name, key in (("items_per_split", "split"), ("items_per_category", "category"),
+                                  ("items_per_difficulty", "difficulty")):
+                    counts[name][row[key]] -= 1
+                continue
+            qa = index[record.wafer_id]
+            index[record.wafer_id] += 1
+            out.write(VQAItem.model_validate(row | {"id": f"{row['wafer_id']}-q{qa}", "qa_index": qa})
+                      .model_dump_json() + "\n")
 
 
 @contextmanager
