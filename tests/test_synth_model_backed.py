@@ -20,7 +20,8 @@ from wafersage.tasks.synth.describe import ModelDescriber
 from wafersage.tasks.generate.generator import generate_map
 from wafersage.tasks.geometry.measure import measure
 from wafersage.tasks.synth.rubric import ModelRubricBuilder, build_rubric
-from wafersage.tasks.synth.vqa import ModelVQAWriter, make_items
+from wafersage.tasks.synth.vqa import make_items
+from wafersage.tasks.synth.vqa_model import ModelVQAWriter
 
 
 

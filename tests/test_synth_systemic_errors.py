@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from wafersage.cli import main
 from wafersage.models.testing.server import ChatCompletionsServer
 from wafersage.tasks.bench.folder import Benchmark
-from wafersage.tasks.synth import vqa
+from wafersage.tasks.synth import vqa_model
 
 CONFIG = {"name": "systemic", "seed": 5, "source": {"kind": "generated", "n": 5, "size": [30, 30],
                                                     "patterns": ["Center", "Scratch"], "mixtures": False},
@@ -66,7 +66,7 @@ def test_a_bug_in_a_stage_stops_the_build_and_names_the_wafer(config_path, tmp_p
     def broken(data, rubric, **kwargs):
         raise KeyError("category")
 
-    monkeypatch.setattr(vqa, "items_from_json", broken)
+    monkeypatch.setattr(vqa_model, "items_from_json", broken)
     out = tmp_path / "bench"
     with ChatCompletionsServer(reply_text="[]") as server:
         code, output = synth("--config", config_path, "--out", out, "--writer-model", model_yaml(tmp_path, server.url))

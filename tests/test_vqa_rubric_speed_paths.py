@@ -17,7 +17,7 @@ from wafersage.tasks.bench.schema import SpatialRubric
 from wafersage.tasks.synth.build import SynthConfig
 from wafersage.tasks.synth.stages import Stages
 from wafersage.tasks.synth.vocab import CLOCK_TERMS, ZONE_TERMS
-from wafersage.tasks.synth.vqa import make_items
+from wafersage.tasks.synth.vqa import write_items
 
 
 def _config() -> SynthConfig:
@@ -30,7 +30,8 @@ def test_stages_match_the_plain_describe_rubric_items_calls(synth_stage_maps):
     for index, (wafer, geom) in enumerate(zip(maps[:80], geoms)):
         got = stages.run(wafer, geom, image="i.png", rng=np.random.default_rng([3, index]))
         rubric = build_rubric(wafer, geom)
-        items = make_items(wafer, geom, rubric, rng=np.random.default_rng([3, index]), image="i.png", split="test")
+        items = write_items(wafer, geom, rubric, rng=np.random.default_rng([3, index]), image="i.png", split="test",
+                            spares=True).items  # the default blind filter drops from test: spares are written
         assert got.rubric.model_dump_json() == rubric.model_dump_json()
         assert got.description == describer.describe(wafer, geom, "full")
         assert [it.model_dump_json() for it in got.items] == [it.model_dump_json() for it in items]

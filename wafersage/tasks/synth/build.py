@@ -1,7 +1,10 @@
 """The benchmark builder: maps -> measure -> clean -> split -> describe -> rubric -> VQA items -> images -> folder.
 
 ``build_benchmark(config, out_dir)`` writes the layout documented in :mod:`wafersage.tasks.bench.folder`, plus
-``descriptions.jsonl`` (Stage-0b text per wafer). The same config and seed give identical bytes, with any number of
+``descriptions.jsonl`` (Stage-0b text per wafer). After the per-wafer work, the blind filter
+(:mod:`wafersage.tasks.blindness.filter`) scores every item with blind adversaries cross-fitted by wafer and drops
+(or flags) the blind-answerable ones; the manifest records the numeric premise thresholds (``premise_thresholds``),
+the filter's counts (``blind_filter``) and each template's answer distribution and entropy (``answer_balance``). The same config and seed give identical bytes, with any number of
 worker processes (the per-map work runs in chunks, :mod:`.chunks`; cleaning and splits run here over every map).
 The folder is built beside ``out_dir`` and moved into place only when complete, so a failed build never leaves half
 a benchmark.
@@ -12,6 +15,7 @@ VQA writer when it passes ``write_with``; tasks never imports a model (``wafersa
 from __future__ import annotations
 
 import gc
+import json
 import shutil
 from collections import Counter
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -27,11 +31,16 @@ import wafersage
 
 from ...configio import load_validated_yaml
 from ..bench.folder import write_manifest
+from ..bench.schema import VQAItem
+from ..blindness.answers import ItemRecord, answer_balance
+from ..blindness.filter import BlindFilterOptions, blind_filter
+from ..blindness.population import SURVEY_COLUMNS, population_thresholds
 from ..bench.splits import SplitFractions, SplitKey, assign_split_keys
 from ..generate.generator import generate_maps
 from ..maps.wafer import PATTERNS, WaferMap
 from .chunks import TALLIES, ChunkRunner, part_work, source_chunks
 from .clean import CleaningOptions, CleaningReport, clean_embedded
+from .vqa import CATEGORY_RANGES
 
 
 class SynthConfigError(ValueError):
@@ -91,6 +100,10 @@ class SynthConfig(BaseModel):
     describer: Literal["geometry", "model"] = Field(
         "geometry", description="'geometry': descriptions and rubrics from measured geometry; 'model': a VLM "
                                 "through the generate callable the caller passes.")
+    blind_filter: BlindFilterOptions = Field(
+        default_factory=BlindFilterOptions,
+        description="The vision-indispensable filter: what to do with items a blind adversary, cross-fitted on "
+                    "other wafers, answers with high confidence (drop on val/test by default).")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     def resolve(self, path: Path) -> Path:
@@ -181,12 +194,14 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     """Build everything but the manifest into ``root``; returns the manifest's fields and the images' sha256."""
     bar = dict(disable=not progress, unit="map", leave=False)
     keys: list[SplitKey] = []
-    vectors, sources = [], Counter()
+    vectors, numeric, slot_values, sources = [], [], [], Counter()
     total = config.source.n if isinstance(config.source, GeneratedSource) else None
     with tqdm(total=total, desc="read and measure maps", **bar) as survey_bar:
         for survey in runner.survey(source_chunks(total, None if total is not None else load_maps(config))):
             keys += survey.keys
             vectors.append(survey.vectors)
+            numeric.append(survey.numeric)
+            slot_values += survey.slot_values
             sources.update(survey.sources)
             survey_bar.update(len(survey.keys))
     _check_unique_ids([k.id for k in keys])
@@ -197,6 +212,10 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
     keep = set(report.kept_ids)
     kept = [position for position, key in enumerate(keys) if key.id in keep]
     splits = assign_split_keys([keys[p] for p in kept], config.splits, config.seed)
+    thresholds = population_thresholds(np.concatenate(numeric)[kept] if numeric else np.zeros((0, SURVEY_COLUMNS)),
+                                       [slot_values[p] for p in kept])
+    records: list[ItemRecord] = []
+    answers: Counter = Counter()
     (root / "maps").mkdir()
     counts = {name: Counter() for name in TALLIES}
     image_hashes: dict[str, str] = {}
@@ -205,7 +224,7 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
         out = {name: files.enter_context(open(root / name, "w", encoding="utf-8"))
                for name in ("items.jsonl", "rubrics.jsonl", "descriptions.jsonl", "maps/index.jsonl")}
         failures = None
-        for part in runner.synthesise(part_work(kept, splits, len(keys))):
+        for part in runner.synthesise(part_work(kept, splits, len(keys), thresholds)):
             for name, text in (("items.jsonl", part.items), ("rubrics.jsonl", part.rubrics),
                                ("descriptions.jsonl", part.descriptions), ("maps/index.jsonl", part.index)):
                 out[name].write(text)
@@ -213,10 +232,16 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
                 failures = failures or files.enter_context(open(root / "failures.jsonl", "w", encoding="utf-8"))
                 failures.write(part.failures)
             n_failed += part.n_failed
+            records += part.records
+            answers.update(part.answers)
             image_hashes |= part.image_hashes
             for name, tally in part.tallies.items():
                 counts[name].update(tally)
             synth_bar.update(len(part.image_hashes) + part.n_failed)
+    filtered = blind_filter(records, config.blind_filter, CATEGORY_RANGES, config.seed)
+    answers.subtract((r.template, r.truth) for r, keep in zip(records, filtered.keep) if not keep)
+    if not all(filtered.keep):
+        _drop_items(root / "items.jsonl", filtered.keep, records, counts)
     return {
         "name": config.name, "version": config.version, "seed": config.seed,
         "config": config.model_dump(mode="json"), "sources": _sources(config, len(keys), sources),
@@ -226,8 +251,35 @@ def _build_into(config: SynthConfig, root: Path, runner: ChunkRunner,
             "failed_wafers": n_failed,
             **{name: dict(sorted(tally.items())) for name, tally in counts.items()},
         },
+        "premise_thresholds": thresholds.model_dump(),
+        "blind_filter": filtered.report,
+        "answer_balance": {template: balance.model_dump() for template, balance in answer_balance(answers).items()},
         "wafersage_version": wafersage.__version__,
     }, image_hashes
+
+
+def _drop_items(path: Path, keep: list[bool], records: list[ItemRecord], counts: dict[str, Counter]) -> None:
+    """Rewrite ``items.jsonl`` with the kept lines (``keep`` and ``records``: one per line, in order), a wafer's
+    items numbered again from 0 where any was dropped, and take the dropped items out of the item tallies."""
+    changed = {r.wafer_id for r, k in zip(records, keep) if not k}
+    index: Counter = Counter()
+    with open(path, encoding="utf-8") as src:
+        lines = src.readlines()
+    with open(path, "w", encoding="utf-8") as out:
+        for line, record, k in zip(lines, records, keep):
+            if record.wafer_id not in changed:
+                out.write(line)
+                continue
+            row = json.loads(line)
+            if not k:
+                for name, key in (("items_per_split", "split"), ("items_per_category", "category"),
+                                  ("items_per_difficulty", "difficulty")):
+                    counts[name][row[key]] -= 1
+                continue
+            qa = index[record.wafer_id]
+            index[record.wafer_id] += 1
+            out.write(VQAItem.model_validate(row | {"id": f"{row['wafer_id']}-q{qa}", "qa_index": qa})
+                      .model_dump_json() + "\n")
 
 
 @contextmanager

@@ -8,10 +8,13 @@ unique-id check, cleaning (Stage 0a; its per-class clusterings are handed to the
    and return what the global steps need: each map's split key (id, grid hash, lot, class), its geometry feature
    vector and the maps' sources. The maps and their geometry stay with the worker side for pass 2, cut into parts
    of :data:`PART_MAPS`: in memory when the build runs in one process; with worker processes, in files under the
-   staging folder's ``.work/`` (pickled by this build for itself and removed as soon as read).
-2. *Synthesise* a part: its kept maps with their splits through Stages 0b–2, the PNGs (written by the worker),
+   staging folder's ``.work/`` (pickled by this build for itself and removed as soon as read). The survey also
+   returns each map's premise values (:func:`~..blindness.population.survey_row`).
+2. *Synthesise* a part: its kept maps with their splits (and the build's numeric premise thresholds, drawn from
+   the survey's values of every kept map) through Stages 0b–2, the PNGs (written by the worker),
    the part's map-store shard ``maps/shard-<part>.npz``, and the lines of ``items``, ``rubrics``, ``descriptions``,
-   ``failures`` and ``maps/index.jsonl``, which the builder appends in part order.
+   ``failures`` and ``maps/index.jsonl``, which the builder appends in part order, and the items' records for the
+   blind filter, which runs in the builder over every wafer after the pass.
 
 Each wafer draws its questions from a random stream seeded by its position in the kept list, so every part is
 computed from its own inputs alone and the folder is the same for any number of workers. Worker processes are
@@ -40,6 +43,10 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 from ..bench.splits import SplitKey, split_key
+from ..blindness.answers import ItemRecord
+from ..blindness.population import DEFAULT_THRESHOLDS, SURVEY_COLUMNS, PremiseThresholds, survey_row
+from .facts import fact_sheet, wafer_facts
+from .premises import all_around_of
 from ..generate.generator import generate_maps
 from ..geometry.measure import Geometry, measure_many
 from ..maps.render import render_png
@@ -81,6 +88,8 @@ class Survey:
     keys: list[SplitKey]
     vectors: np.ndarray
     sources: Counter
+    numeric: np.ndarray  # (maps, SURVEY_COLUMNS): blindness.population.survey_row of each map
+    slot_values: list[tuple[str, ...]]  # each map's values of blindness.population.SPREAD_SLOTS
 
 
 @dataclass
@@ -92,6 +101,7 @@ class PartWork:
     positions: list[int]
     splits: list[str]
     first_index: int
+    thresholds: PremiseThresholds = DEFAULT_THRESHOLDS
 
 
 @dataclass
@@ -106,6 +116,8 @@ class PartOutput:
     image_hashes: dict[str, str] = field(default_factory=dict)
     n_failed: int = 0
     tallies: dict[str, Counter] = field(default_factory=dict)
+    records: list[ItemRecord] = field(default_factory=list)  # for the blind filter (none when it is off)
+    answers: Counter = field(default_factory=Counter)  # items per (template, asked value)
 
 
 def _lines(models: Iterable) -> str:
@@ -150,7 +162,8 @@ class ChunkWorker:
             self._keep((chunk.start + offset) // PART_MAPS, maps[offset:offset + PART_MAPS],
                        geoms[offset:offset + PART_MAPS])
         return Survey(keys=[split_key(w) for w in maps], vectors=geometry_embedding(maps, geoms),
-                      sources=Counter(w.source for w in maps))
+                      sources=Counter(w.source for w in maps),
+                      **survey_rows(maps, geoms))
 
     def _keep(self, part: int, maps: list[WaferMap], geoms: list[Geometry]) -> None:
         if self.work is None:
@@ -181,7 +194,7 @@ class ChunkWorker:
             for k, (position, split) in enumerate(zip(work.positions, work.splits)):
                 wafer = with_split(maps[position], split)
                 image = f"images/{wafer.id}.png"
-                result = self._stages.run(wafer, geoms[position], image=image,
+                result = self._stages.run(wafer, geoms[position], image=image, thresholds=work.thresholds,
                                           rng=np.random.default_rng([config.seed, work.first_index + k]))
                 if result.failure is not None:
                     failures.append(result.failure)
@@ -193,6 +206,9 @@ class ChunkWorker:
                 descriptions.append(result.description)
                 rubrics.append(result.rubric)
                 items.extend(result.items)
+                out.answers.update((r.template, r.truth) for r in result.records)
+                if config.blind_filter.mode != "off":
+                    out.records.extend(result.records)
             if wafers:
                 out.index = "".join(write_shard(wafers, self.root / "maps", f"shard-{work.part:05d}.npz",
                                                 compress_level=SYNTH_STORE_LEVEL))
@@ -202,6 +218,19 @@ class ChunkWorker:
             Counter(w.label_text for w in wafers), Counter(w.split for w in wafers), Counter(it.split for it in items),
             Counter(it.category for it in items), Counter(it.difficulty for it in items))))
         return out
+
+
+def survey_rows(maps: list[WaferMap], geoms: list[Geometry]) -> dict:
+    """What the population step needs of the maps: ``numeric``, their premise values
+    (:func:`~..blindness.population.survey_row`), and ``slot_values``, their values of
+    :data:`~..blindness.population.SPREAD_SLOTS` (as the rubric states them)."""
+    rows, slots = [], []
+    for wafer, geom in zip(maps, geoms):
+        facts = wafer_facts(wafer, geom)
+        rows.append(survey_row(geom, all_around_of(facts.distributions, bool(facts.clocks))))
+        sheet = fact_sheet(facts)
+        slots.append((sheet.density, sheet.texture, ", ".join(facts.distributions)))
+    return {"numeric": np.array(rows, dtype=float).reshape(-1, SURVEY_COLUMNS), "slot_values": slots}
 
 
 def source_chunks(n_generated: int | None, maps: Iterable[WaferMap] | None) -> Iterator[ChunkInput]:
@@ -217,12 +246,14 @@ def source_chunks(n_generated: int | None, maps: Iterable[WaferMap] | None) -> I
         start += len(batch)
 
 
-def part_work(kept: list[int], splits: list[str], n_maps: int) -> Iterator[PartWork]:
+def part_work(kept: list[int], splits: list[str], n_maps: int,
+              thresholds: PremiseThresholds = DEFAULT_THRESHOLDS) -> Iterator[PartWork]:
     """Pass 2's work, part by part, from the kept maps' positions and splits (parts without kept maps too: their
     maps are released)."""
     by_part: dict[int, PartWork] = {}
     for index, (position, split) in enumerate(zip(kept, splits)):
-        work = by_part.setdefault(position // PART_MAPS, PartWork(position // PART_MAPS, [], [], index))
+        work = by_part.setdefault(position // PART_MAPS,
+                                  PartWork(position // PART_MAPS, [], [], index, thresholds))
         work.positions.append(position % PART_MAPS)
         work.splits.append(split)
     for part in range(-(-n_maps // PART_MAPS)):

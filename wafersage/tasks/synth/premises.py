@@ -3,15 +3,15 @@ do not give the answer away.
 
 Premises come from several fact kinds (:data:`PREMISE_KINDS`): the failing share, a radial zone's failure rate,
 a clock position, a quadrant, symmetry (all around vs one side), texture (the share of isolated failing dies) and
-the number of separate failing groups. A wafer's items draw their kinds first, among those its map decides
-clearly, and their truth independently (two items: one true, one false; one item: a fair coin), so every kind is
-true half the time; a wafer gets at most one item per kind, so the failing share is at most half of them.
+the number of separate failing groups. The question writer (:func:`wafersage.tasks.synth.vqa.write_items`) draws a
+wafer's kinds among those its map decides clearly (:func:`decided_kinds`) and whose facts no other question of the
+wafer asks (:data:`PREMISE_SLOTS`), and their truth independently (two items: one true, one false; one item: a fair
+coin), so every kind is true half the time.
 
-Each kind words true and false premises alike. Numeric kinds use a threshold at the wafer's own value times or
-divided by :data:`SHARE_FACTOR`, drawn independently of the truth, with "more than" or "fewer than" chosen to make
-the premise hold or fail: each comparator is true half the time and each threshold value as often true as false.
-A zone is asked "above" or "below the wafer's average" with the same construction; the symmetry premise flips its
-phrasing with the truth.
+Each kind words true and false premises alike. A numeric kind states the build's one threshold for it, drawn from
+the population of wafers (:mod:`wafersage.tasks.blindness.population`), and is asked only of wafers clearly away
+from it; "more than" or "fewer than" is then chosen to make the premise hold or fail. A zone is asked "above" or
+"below the wafer's average"; the symmetry premise flips its phrasing with the truth.
 """
 from __future__ import annotations
 
@@ -22,11 +22,9 @@ import numpy as np
 
 from ..geometry.measure import Geometry
 from ..bench.schema import Rubric
-from .vocab import NUMBER_WORDS, ZONE_TERMS
+from ..blindness.population import NUMERIC_KINDS, ZONES, PremiseThresholds, clearly_above, zone_sides
+from .vocab import NUMBER_WORDS
 
-SHARE_FACTOR = 2.0  # a numeric premise's threshold is the wafer's own value times or divided by this
-ZONE_CLEAR = 1.3  # a zone's failure rate is clearly above (below) the wafer's at this factor (its inverse)
-REGION_MIN_AREA = 0.005  # a failing region counts towards the region-count premise from this share of the dies
 
 
 class PremiseContext(Protocol):
@@ -38,6 +36,9 @@ class PremiseContext(Protocol):
     avoid_clocks: tuple[int, ...]
     spatial: str
     morphology: str
+    thresholds: PremiseThresholds
+    numeric: tuple[float, float, float]  # blindness.population.numeric_values of the map
+    zone_choice: tuple[str, bool] | None  # set by decided_kinds: the zone a zone premise asks, and its side
 
     def targets(self, *kinds: str) -> list[str]: ...
 
@@ -62,65 +63,62 @@ def _percent(value: float) -> str:
     return f"{float(f'{value:.2g}'):g}"
 
 
-def _threshold(value: float, below: bool, floor: float) -> float:
-    """A threshold clearly above (``below``: the value lies below it) or clearly under ``value``."""
-    return max(value * SHARE_FACTOR, floor) if below else value / SHARE_FACTOR
+def _side(ctx: PremiseContext, kind: str) -> bool | None:
+    """Whether the map's value of numeric ``kind`` is clearly above (below: False) the build's threshold."""
+    return clearly_above(kind, ctx.numeric[NUMERIC_KINDS.index(kind)], ctx.thresholds.of(kind))
 
 
-def _comparator(truth: bool, below: bool) -> str:
-    """"more" or "fewer" so that the premise holds exactly when ``truth`` (the value is below the threshold when
-    ``below``); drawn with ``below`` independent of the truth, each word is true half the time."""
-    return "more" if truth != below else "fewer"
+def _comparator(ctx: PremiseContext, kind: str, truth: bool) -> str:
+    """"more" or "fewer" so that the premise holds exactly when ``truth`` (compared strictly for the rare map
+    that decides no kind clearly and is asked the share all the same)."""
+    side = _side(ctx, kind)
+    value = ctx.numeric[NUMERIC_KINDS.index(kind)]
+    return "more" if truth == (side if side is not None else value > ctx.thresholds.of(kind)) else "fewer"
 
 
 def _share_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator) -> Premise:
-    share = ctx.geom.fail_ratio * 100
-    below = bool(rng.random() < 0.5) or share == 0
-    threshold = _threshold(share, below, 1.0)
-    return Premise(f"Do {_comparator(truth, below)} than {_percent(threshold)}% of the dies on this wafer fail?",
-                    truth, "morphology", f"About {_percent(share)}% of the dies fail.", ctx.targets("density"))
-
-
-def _isolated_share(ctx: PremiseContext) -> float:
-    """Percent of the failing dies outside groups of five or more (the texture: 0 for fully clustered)."""
-    return (1.0 - ctx.geom.clustered_fraction) * 100
+    return Premise(f"Do {_comparator(ctx, 'share', truth)} than {_percent(ctx.thresholds.share)}% of the dies on "
+                   "this wafer fail?", truth, "morphology", f"About {_percent(ctx.numeric[0])}% of the dies fail.",
+                   ctx.targets("density"))
 
 
 def _texture_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator) -> Premise:
-    isolated = _isolated_share(ctx)
-    below = bool(rng.random() < 0.5) or isolated == 0
-    threshold = _threshold(isolated, below, 1.0)
-    return Premise(f"Are {_comparator(truth, below)} than {_percent(threshold)}% of the failing dies isolated, "
-                    "outside groups of five or more touching dies?", truth, "morphology",
-                    f"About {_percent(isolated)}% of the failing dies lie outside such groups.", ctx.targets("structure"))
-
-
-def _region_count(ctx: PremiseContext) -> int:
-    return sum(r.area_fraction >= REGION_MIN_AREA for r in ctx.geom.regions)
+    return Premise(f"Are {_comparator(ctx, 'texture', truth)} than {_percent(ctx.thresholds.texture)}% of the "
+                   "failing dies isolated, outside groups of five or more touching dies?", truth, "morphology",
+                   f"About {_percent(ctx.numeric[1])}% of the failing dies lie outside such groups.",
+                   ctx.targets("structure"))
 
 
 def _region_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator) -> Premise:
-    count = _region_count(ctx)
-    below = bool(rng.random() < 0.5) or count < 2
-    threshold = 2 * count if below else count // 2
-    return Premise(f"Do the failing dies form {_comparator(truth, below)} than {threshold} separate groups?", truth,
-                    "morphology", f"They form {count} separate group{'s' if count > 1 else ''}.",
-                    ctx.targets("structure"))
+    count = int(ctx.numeric[2])
+    return Premise(f"Do the failing dies form {_comparator(ctx, 'regions', truth)} than {ctx.thresholds.regions:g} "
+                   "separate groups?", truth, "morphology",
+                   f"They form {count} separate group{'' if count == 1 else 's'}.", ctx.targets("structure"))
 
 
 def _zone_status(ctx: PremiseContext) -> dict[bool, list[str]]:
     """Zones whose failure rate is clearly above (True) or below (False) the wafer's."""
-    fr, rates = ctx.geom.fail_ratio, ctx.geom.zone_fail_ratio
-    return {True: [z for z in ZONE_TERMS if rates[z] >= ZONE_CLEAR * fr],
-            False: [z for z in ZONE_TERMS if rates[z] * ZONE_CLEAR <= fr]}
+    sides = zone_sides(ctx.geom)
+    return {True: [z for z, side in zip(ZONES, sides) if side > 0], False: [z for z, side in zip(ZONES, sides) if side < 0]}
 
 
 _ZONE_WORDS = {"center": "inner", "middle": "middle", "edge": "outer"}
 
 
+def _zone_choice(ctx: PremiseContext, draw: float, accept: float) -> tuple[str, bool] | None:
+    """The zone to ask about and whether it lies above the wafer's average: one of the zones with a clear status,
+    drawn alike (``draw`` in [0, 1)), and asked only with the population's probability for that zone and side
+    (``accept`` in [0, 1) below :attr:`PremiseThresholds.keep`); None when the map decides no zone premise."""
+    status = _zone_status(ctx)
+    if not all(status.values()):
+        return None
+    options = [(zone, above) for zone in ZONES for above in (True, False) if zone in status[above]]
+    zone, above = options[int(draw * len(options))]
+    return (zone, above) if accept < ctx.thresholds.keep_of(f"zone:{zone}", above) else None
+
+
 def _zone_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator) -> Premise:
-    above = bool(rng.random() < 0.5)
-    zone = _pick(rng, _zone_status(ctx)[above])
+    zone, above = ctx.zone_choice
     side = "above" if above == truth else "below"
     return Premise(f"Is the failure rate in the {_ZONE_WORDS[zone]} radial zone {side} the wafer's average?", truth,
                     "spatial", "", ctx.targets("zone", "distribution"))
@@ -144,14 +142,19 @@ def _quadrant_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator
                     ctx.targets("clock"))
 
 
-def _all_around(ctx: PremiseContext) -> bool | None:
-    """True for failures all around the wafer, False for one-sided ones, None when mixed or unclear."""
-    dists = set(ctx.rubric.spatial.distribution.split(", "))
+def all_around_of(distributions: tuple[str, ...] | set[str], directional: bool) -> bool | None:
+    """True for failures all around the wafer, False for one-sided ones (with clock positions: ``directional``),
+    None when mixed or unclear; from the wafer's distribution terms (the survey reads them from its facts)."""
+    dists = set(distributions)
     if dists and dists <= {"radially symmetric", "wafer-wide"}:
         return True
-    if dists and dists <= {"localized", "linear"} and ctx.clocks:
+    if dists and dists <= {"localized", "linear"} and directional:
         return False
     return None
+
+
+def _all_around(ctx: PremiseContext) -> bool | None:
+    return all_around_of(set(ctx.rubric.spatial.distribution.split(", ")), bool(ctx.clocks))
 
 
 def _symmetry_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator) -> Premise:
@@ -162,26 +165,36 @@ def _symmetry_premise(ctx: PremiseContext, truth: bool, rng: np.random.Generator
 
 #: premise kind -> (does the map decide it clearly, builder(ctx, truth, rng))
 PREMISE_KINDS: dict[str, tuple[Callable[[PremiseContext], bool], PremiseBuilder]] = {
-    "share": (lambda ctx: ctx.geom.fail_ratio * 100 * SHARE_FACTOR <= 95, _share_premise),
-    "zone": (lambda ctx: all(_zone_status(ctx).values()), _zone_premise),
+    "share": (lambda ctx: _side(ctx, "share") is not None, _share_premise),
+    "zone": (lambda ctx: ctx.zone_choice is not None, _zone_premise),
     "clock": (lambda ctx: bool(ctx.clocks and ctx.avoid_clocks), _clock_premise),
     "quadrant": (lambda ctx: bool(ctx.clocks) and all(_quadrant_status(ctx).values()), _quadrant_premise),
     "symmetry": (lambda ctx: _all_around(ctx) is not None, _symmetry_premise),
-    "texture": (lambda ctx: ctx.geom.n_fail >= 5 and _isolated_share(ctx) * SHARE_FACTOR <= 95, _texture_premise),
-    "regions": (lambda ctx: _region_count(ctx) >= 1, _region_premise),
+    "texture": (lambda ctx: ctx.geom.n_fail >= 5 and _side(ctx, "texture") is not None, _texture_premise),
+    "regions": (lambda ctx: ctx.geom.n_fail > 0 and _side(ctx, "regions") is not None, _region_premise),
+}
+#: the fact slots a premise of each kind states, true or false: no other question of its wafer may ask them
+PREMISE_SLOTS: dict[str, frozenset[str]] = {
+    "share": frozenset({"density"}), "texture": frozenset({"texture"}), "regions": frozenset({"shape"}),
+    "zone": frozenset({"zone"}), "clock": frozenset({"clock"}), "quadrant": frozenset({"clock"}),
+    "symmetry": frozenset({"extent"}),
 }
 
 
-def consistency_items(ctx: PremiseContext, count: int, rng: np.random.Generator) -> list[tuple[Premise, str]]:
-    """``count`` premises of distinct kinds, drawn independently of their truth (see the module docstring)."""
-    kinds = [kind for kind, (decided, _) in PREMISE_KINDS.items() if decided(ctx)] or ["share"]
-    truths = [True, False] if count == 2 else [bool(rng.random() < 0.5)]
-    rng.shuffle(truths)
-    chosen = [kinds[i] for i in rng.permutation(len(kinds))[:count].tolist()]
-    out = []
-    for kind, truth in zip(chosen, truths):
-        premise = PREMISE_KINDS[kind][1](ctx, truth, rng)
-        facts = ctx.spatial if premise.dimension == "spatial" else ctx.morphology
-        answer = ("Yes. " if premise.truth else "No. ") + (premise.detail + " " if premise.detail else "") + facts
-        out.append((premise, answer))
-    return out
+def decided_kinds(ctx: PremiseContext, rng: np.random.Generator, even: bool = True) -> list[str]:
+    """The premise kinds this map decides clearly, in :data:`PREMISE_KINDS` order; a numeric kind on its more
+    common side (symmetry: all around or one-sided) only with the population's asking probability
+    (:attr:`PremiseThresholds.keep`) when ``even``."""
+    draws = rng.random(len(NUMERIC_KINDS) + 3)
+    ctx.zone_choice = _zone_choice(ctx, draws[-2], draws[-1])
+    sides = {kind: _side(ctx, kind) for kind in NUMERIC_KINDS} | {"symmetry": _all_around(ctx)}
+    asked = {kind: draws[i] < ctx.thresholds.keep_of(kind, bool(sides[kind]))
+             for i, kind in enumerate((*NUMERIC_KINDS, "symmetry"))}
+    return [kind for kind, (decided, _) in PREMISE_KINDS.items() if decided(ctx) and (not even or asked.get(kind, True))]
+
+
+def write_premise(ctx: PremiseContext, kind: str, truth: bool, rng: np.random.Generator) -> tuple[Premise, str]:
+    """A premise of ``kind`` with the given truth, and its reference answer ("Yes."/"No." and the facts)."""
+    premise = PREMISE_KINDS[kind][1](ctx, truth, rng)
+    facts = ctx.spatial if premise.dimension == "spatial" else ctx.morphology
+    return premise, ("Yes. " if truth else "No. ") + (premise.detail + " " if premise.detail else "") + facts

@@ -25,7 +25,10 @@ from .phrasing import FactSentences
 from .prompt_templates import ModelCallFailed, ModelUnavailable
 from .rubric import ModelRubricBuilder, build_rubric
 from ..bench.schema import Rubric, VQAItem
-from .vqa import ModelVQAWriter, make_items
+from ..blindness.answers import ItemRecord, asked_value
+from ..blindness.population import DEFAULT_THRESHOLDS, PremiseThresholds
+from .vqa import write_items
+from .vqa_model import ModelVQAWriter
 from ..maps.wafer import WaferMap
 
 if TYPE_CHECKING:
@@ -59,6 +62,7 @@ class WaferResult:
     description: Description | None = None
     rubric: Rubric | None = None
     items: list[VQAItem] = field(default_factory=list)
+    records: list[ItemRecord] = field(default_factory=list)  # the items' records for the blind filter
     failure: WaferFailure | None = None
 
 
@@ -79,11 +83,14 @@ class Stages:
             self.rubric_builder = ModelRubricBuilder(lambda prompt: generate(prompt, None))
         self.writer = ModelVQAWriter(lambda prompt: write(prompt, None)) if write is not None else None
         self.geometry_describer = GeometryDescriber(self.knowledge)
+        self.blind_filter = config.blind_filter
 
-    def run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
-        """Stages 0b–2 for one wafer; see the module docstring for what fails the wafer and what stops the build."""
+    def run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator,
+            thresholds: PremiseThresholds = DEFAULT_THRESHOLDS) -> WaferResult:
+        """Stages 0b–2 for one wafer; see the module docstring for what fails the wafer and what stops the build.
+        ``thresholds``: the build's numeric premise thresholds (a global step, :mod:`..blindness.population`)."""
         try:
-            return self._run(wafer, geom, image=image, rng=rng)
+            return self._run(wafer, geom, image=image, rng=rng, thresholds=thresholds)
         except ModelUnavailable:
             raise
         except Exception as exc:
@@ -91,7 +98,8 @@ class Stages:
                 raise  # the geometry path: an error surfaces as itself
             raise StageError(wafer.id, exc) from exc
 
-    def _run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator) -> WaferResult:
+    def _run(self, wafer: WaferMap, geom: Geometry, *, image: str, rng: np.random.Generator,
+             thresholds: PremiseThresholds) -> WaferResult:
         sentences = None
         if self.model_describer is None:
             rubric = build_rubric(wafer, geom, self.knowledge)
@@ -116,12 +124,17 @@ class Stages:
                 return WaferResult(failure=WaferFailure(
                     wafer_id=wafer.id, stage="vqa", reason=written.reason or "failed", attempts=written.attempts,
                     description=description.text))
-            return WaferResult(description=description, rubric=rubric, items=written.items)
+            records = [ItemRecord(item_id=it.id, wafer_id=it.wafer_id, split=split, category=it.category,
+                                  template=f"model/{it.category}", question=it.question,
+                                  truth=asked_value(it.category, it.focus, rubric, it.expected_yes),
+                                  normal=rubric.defect_types == ["none"]) for it in written.items]
+            return WaferResult(description=description, rubric=rubric, items=written.items, records=records)
         try:
-            items = make_items(wafer, geom, rubric, rng=rng, image=image, split=split, sentences=sentences)
+            items = write_items(wafer, geom, rubric, rng=rng, image=image, split=split, sentences=sentences,
+                                thresholds=thresholds, spares=self.blind_filter.writes_spares(split))
         except ValueError as exc:  # a model rubric the question writer cannot use
             if self.model_describer is None:
                 raise
             return WaferResult(failure=WaferFailure(
                 wafer_id=wafer.id, stage="vqa", reason=str(exc), description=description.text))
-        return WaferResult(description=description, rubric=rubric, items=items)
+        return WaferResult(description=description, rubric=rubric, items=items.items, records=items.records)

@@ -15,7 +15,13 @@ the whole dimension when the wanted kind is missing), which the scorer checks; t
 A consistency item states a premise that is true or false for the map (``expected_yes``), drawn from several fact
 kinds so that the question's words alone do not give the answer away (:mod:`wafersage.tasks.synth.premises`); its
 answer starts "Yes." or "No." and then states the facts of its dimension, and its targets are the terms that
-decide the premise.
+decide the premise. The premises are drawn first, and no other question of the wafer asks a fact slot a premise
+states, true or false (:data:`~.premises.PREMISE_SLOTS` against each template's ``focus``): a premise is taken
+only while every other category keeps enough templates for its count.
+
+With ``spares`` (a wafer of a split the blind filter drops from, :mod:`wafersage.tasks.blindness.filter`) every
+category is written up to its maximum: the drawn items come first, the spares after them, to replace the items
+the filter drops.
 
 Difficulty rules (:func:`difficulty_of`), from the map and the question:
 
@@ -33,20 +39,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from .facts import is_subtle
 from ..geometry.measure import Geometry
-from .premises import consistency_items
+from .premises import PREMISE_SLOTS, decided_kinds, write_premise
+from ..blindness.answers import ItemRecord, asked_value
+from ..blindness.population import DEFAULT_THRESHOLDS, PremiseThresholds, numeric_values
 from .phrasing import FactSentences, join
-from .prompt_templates import generate_validated, render_prompt
 from ..bench.schema import CATEGORIES, DIMENSIONS, Difficulty, Rubric, VQAItem
-from .vocab import (CLOCK_TERM_RE, CLOCK_TERMS, DENSITY_TERMS, DISTRIBUTION_TERMS, HINT_RE, HINT_WORDS, NUMBER_WORDS,
+from .vocab import (CLOCK_TERM_RE, CLOCK_TERMS, DENSITY_TERMS, DISTRIBUTION_TERMS, HINT_RE, NUMBER_WORDS,
                     QUADRANT_TERMS, STRUCTURE_TERMS, ZONE_TERMS)
-from ..maps.wafer import LABELS, WaferMap
+from ..maps.wafer import WaferMap
 
 CATEGORY_RANGES: dict[str, tuple[int, int]] = {
     "defect_type": (1, 2), "spatial": (2, 3), "morphology": (2, 3), "root_cause": (1, 2), "consistency": (1, 2),
@@ -87,7 +94,7 @@ _STRUCTURE_NAMES = {t.term for t in STRUCTURE_TERMS.values()}
 _DENSITY_NAMES = {t.term for t in DENSITY_TERMS.values()}
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Context:
     rubric: Rubric
     geom: Geometry
@@ -98,13 +105,17 @@ class _Context:
     morphology: str
     root_cause: str
     terms: dict[str, tuple[str, ...]]  # target groups: must-hit term names by kind of fact (shared: read only)
+    thresholds: PremiseThresholds
+    numeric: tuple[float, float, float]
+    zone_choice: tuple[str, bool] | None = None  # set by premises.decided_kinds
 
     @classmethod
-    def of(cls, rubric: Rubric, geom: Geometry, sentences: FactSentences | None = None) -> "_Context":
+    def of(cls, rubric: Rubric, geom: Geometry, sentences: FactSentences | None = None,
+           thresholds: PremiseThresholds = DEFAULT_THRESHOLDS) -> "_Context":
         said = sentences or FactSentences.of(rubric)
         avoid_clocks = _clocks_in(tuple(rubric.spatial.must_avoid))
         return cls(rubric, geom, tuple(rubric.spatial.clock_positions), avoid_clocks, said.types, said.spatial,
-                   said.morphology, said.root_cause, _target_groups(rubric))
+                   said.morphology, said.root_cause, _target_groups(rubric), thresholds, numeric_values(geom))
 
     def targets(self, *kinds: str) -> list[str]:
         """The term names of the first kind this rubric has terms of; else every term of the kind's dimension."""
@@ -248,6 +259,9 @@ TEMPLATES: tuple[_Template, ...] = (
     ), True, lambda ctx: ctx.root_cause, ("root_cause",), ("equipment", "process")),
 )
 _BY_CATEGORY = {c: tuple(t for t in TEMPLATES if t.category == c) for c in CATEGORIES}
+#: each template's key in records and the manifest's answer balance: category/index in it:focus slots
+TEMPLATE_KEYS: dict[int, str] = {id(t): f"{c}/{i}:{'+'.join(t.focus) or 'types'}"
+                                 for c in CATEGORIES for i, t in enumerate(_BY_CATEGORY[c])}
 
 
 _MIN_COUNTS = {c: lo for c, (lo, _) in CATEGORY_RANGES.items()}
@@ -276,108 +290,131 @@ def _clocks_in(terms: tuple[str, ...]) -> tuple[int, ...]:
 
 
 _ITEM_LIST = TypeAdapter(list[VQAItem])
+#: a wafer's value of each spread slot, as the survey counts it (blindness.population.SPREAD_SLOTS)
+_SLOT_VALUE: dict[str, Callable[[Rubric], str]] = {
+    "density": lambda rubric: rubric.facts.density if rubric.facts else "",
+    "texture": lambda rubric: rubric.facts.texture if rubric.facts else "",
+    "extent": lambda rubric: rubric.spatial.distribution,
+}
 
 
-def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.random.Generator, image: str,
-               split: str, sentences: FactSentences | None = None) -> list[VQAItem]:
-    """Write 8–10 VQA items for one wafer from its rubric (see the module docstring for the rules). ``sentences``:
-    the rubric's :class:`~.phrasing.FactSentences` when the caller has already written them (the builder does)."""
-    ctx = _Context.of(rubric, geom, sentences)
+@dataclass
+class WrittenItems:
+    """A wafer's items, and their records for the blind filter and the answer balance (same order)."""
+
+    items: list[VQAItem]
+    records: list[ItemRecord]
+
+
+def _premise_kinds(ctx: _Context, n: int, pools: dict[str, list[_Template]], rng: np.random.Generator) -> list[str]:
+    """Up to ``n`` premise kinds the map decides, in a random order, each taken only while every other category
+    keeps at least its minimum of templates that ask none of the premises' slots. Where the population's asking
+    probabilities leave none, the kinds are drawn without them; a map that decides no kind at all gets a share
+    premise all the same (:func:`~.premises.write_premise` then compares strictly)."""
+    for even in (True, False):
+        kinds = decided_kinds(ctx, rng, even)
+        chosen: list[str] = []
+        for i in rng.permutation(len(kinds)).tolist():
+            if len(chosen) == n:
+                break
+            slots = frozenset().union(*(PREMISE_SLOTS[k] for k in (*chosen, kinds[i])))
+            if all(sum(not slots & set(t.focus) for t in pool) >= _MIN_COUNTS[c] for c, pool in pools.items()):
+                chosen.append(kinds[i])
+        if chosen:
+            return chosen
+    return ["share"]
+
+
+def _fit_counts(counts: dict[str, int], capacity: dict[str, int]) -> dict[str, int]:
+    """``counts`` with each category cut to its ``capacity`` (templates left to it) and the items cut moved, in
+    category order, to categories with room, so the wafer keeps its number of items."""
+    fitted = {c: min(n, capacity[c]) for c, n in counts.items()}
+    surplus = sum(counts.values()) - sum(fitted.values())
+    for c, (_, hi) in CATEGORY_RANGES.items():
+        more = min(surplus, min(hi, capacity[c]) - fitted[c])
+        if more > 0:
+            fitted[c] += more
+            surplus -= more
+    return fitted
+
+
+def _spread(pool: list[_Template], ctx: _Context, rng: np.random.Generator, least: int) -> list[_Template]:
+    """``pool`` less the templates a draw leaves out: one asking a spread slot stays with the probability
+    :meth:`~..blindness.population.PremiseThresholds.spread_weight` of this wafer's value, so the values it asks
+    are spread over the benchmark as evenly as the population allows; left-out templates come back, in pool
+    order, while fewer than ``least`` (the category's minimum) remain. It runs after the premises are chosen,
+    so the choice of premise kinds does not depend on the wafer's values (which would let a premise's wording
+    tell its verdict); where premises leave a category few templates, the spread gives way."""
+    draws = rng.random(len(pool))
+    stays = [not (len(t.focus) == 1 and t.focus[0] in _SLOT_VALUE)
+             or u < ctx.thresholds.spread_weight(t.focus[0], _SLOT_VALUE[t.focus[0]](ctx.rubric))
+             for t, u in zip(pool, draws)]
+    for i in range(len(pool)):
+        if sum(stays) >= least:
+            break
+        stays[i] = True
+    return [t for t, stay in zip(pool, stays) if stay]
+
+
+def write_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.random.Generator, image: str,
+                split: str, sentences: FactSentences | None = None,
+                thresholds: PremiseThresholds = DEFAULT_THRESHOLDS, spares: bool = False) -> WrittenItems:
+    """Write 8–10 VQA items for one wafer from its rubric, plus spares with ``spares`` (see the module docstring).
+    ``sentences``: the rubric's :class:`~.phrasing.FactSentences` when the caller has already written them (the
+    builder does); ``thresholds``: the build's numeric premise thresholds."""
+    ctx = _Context.of(rubric, geom, sentences, thresholds)
     types = list(rubric.defect_types)
     n_patterns = sum(t != "none" for t in types)
     subtle = is_subtle(geom, tuple(types))
     banned = tuple(dict.fromkeys([*types, *wafer.labels]))
     labels = list(wafer.labels) or types
-    rows: list[tuple[str, str, str, str, bool, bool | None, list[str], tuple[str, ...]]] = []  # + multi, yes,
-    # targets, focus
-    for category, count in _counts(rng).items():
+    drawn = _counts(rng)
+    pools = {c: [t for t in _BY_CATEGORY[c] if t.applies(ctx)] for c in CATEGORIES if c != "consistency"}
+    kinds = _premise_kinds(ctx, CATEGORY_RANGES["consistency"][1] if spares else drawn["consistency"], pools, rng)
+    stated = frozenset().union(*(PREMISE_SLOTS[k] for k in kinds))
+    pools = {c: _spread([t for t in pool if not stated & set(t.focus)], ctx, rng, _MIN_COUNTS[c])
+             for c, pool in pools.items()}
+    capacity = {"consistency": len(kinds), **{c: len(pool) for c, pool in pools.items()}}
+    counts = _fit_counts(drawn, capacity)
+    wanted = {c: min(CATEGORY_RANGES[c][1], capacity[c]) if spares else n for c, n in counts.items()}
+    # (category, dimension, question, answer, multi, yes, targets, focus, template key), primary rows first
+    rows: tuple[list, list] = ([], [])
+    for category in CATEGORY_RANGES:
         if category == "consistency":
-            for premise, answer in consistency_items(ctx, count, rng):
-                rows.append((category, premise.dimension, premise.question, answer, False, premise.truth,
-                             premise.targets, ()))
+            truths = [True, False] if len(kinds) == 2 else [bool(rng.random() < 0.5)]
+            rng.shuffle(truths)
+            for k, (kind, truth) in enumerate(zip(kinds, truths)):
+                premise, answer = write_premise(ctx, kind, truth, rng)
+                rows[k >= counts[category]].append((category, premise.dimension, premise.question, answer, False,
+                                                     truth, premise.targets, (), f"consistency/{kind}"))
             continue
-        pool = [t for t in _BY_CATEGORY[category] if t.applies(ctx)]
-        for index in rng.permutation(len(pool))[:count].tolist():
+        pool = pools[category]
+        for k, index in enumerate(rng.permutation(len(pool))[:wanted[category]].tolist()):
             template = pool[index]
             question = template.phrasings[int(rng.integers(len(template.phrasings)))]
             targets = ctx.targets(*template.targets) if template.targets else []
-            rows.append((category, category, question, template.answer(ctx), template.multi_fact, None, targets,
-                         template.focus))
-    for row in rows:
+            rows[k >= counts[category]].append((category, category, question, template.answer(ctx),
+                                                template.multi_fact, None, targets, template.focus,
+                                                TEMPLATE_KEYS[id(template)]))
+    written = [(row, spare) for spare in (False, True) for row in rows[spare]]
+    for row, _ in written:
         check_question(row[2], banned)
     # one validation call for the wafer's items (~20% faster than one VQAItem(...) each)
-    return _ITEM_LIST.validate_python([dict(
+    items = _ITEM_LIST.validate_python([dict(
         id=f"{wafer.id}-q{qa_index}", wafer_id=wafer.id, image=image, question=question, answer=answer,
         category=category, dimension=dimension, difficulty=difficulty_of(n_patterns, subtle, multi),
         labels=labels, qa_index=qa_index, split=split, expected_yes=yes, targets=targets, focus=list(focus),
-    ) for qa_index, (category, dimension, question, answer, multi, yes, targets, focus) in enumerate(rows)])
+    ) for qa_index, ((category, dimension, question, answer, multi, yes, targets, focus, _), _) in enumerate(written)])
+    normal = types == ["none"]
+    records = [ItemRecord(item_id=item.id, wafer_id=wafer.id, split=split, category=item.category, template=row[8],
+                          question=item.question, truth=asked_value(item.category, item.focus, rubric, row[5]),
+                          spare=spare, normal=normal) for item, (row, spare) in zip(items, written)]
+    return WrittenItems(items, records)
 
 
-class VQAResult(BaseModel):
-    """Model-written items for one wafer, or the reason they failed. Failed results are kept, never dropped."""
-
-    wafer_id: str
-    items: list[VQAItem] = Field(default_factory=list)
-    status: Literal["ok", "failed"]
-    reason: str | None = None
-    attempts: int = Field(ge=0)
-
-
-def items_from_json(data: object, rubric: Rubric, *, image: str, split: str, labels: list[str]) -> list[VQAItem]:
-    """Validate a model's JSON list of pairs against the Stage-2 rules (counts, categories, no type leak)."""
-    if isinstance(data, dict) and isinstance(data.get("items"), list):
-        data = data["items"]
-    if not isinstance(data, list):
-        raise ValueError(f"expected a JSON list of question objects, got {type(data).__name__}")
-    if not ITEMS_RANGE[0] <= len(data) <= ITEMS_RANGE[1]:
-        raise ValueError(f"{len(data)} pairs; write {ITEMS_RANGE[0]} to {ITEMS_RANGE[1]}")
-    banned = list(dict.fromkeys([*rubric.defect_types, *labels]))
-    items = []
-    for qa_index, raw in enumerate(data):
-        if not isinstance(raw, dict):
-            raise ValueError(f"pair {qa_index} is not an object")
-        category = raw.get("category")
-        if category not in CATEGORY_RANGES:
-            raise ValueError(f"pair {qa_index}: category {category!r} is not one of {', '.join(CATEGORY_RANGES)}")
-        dimension = raw.get("dimension") or ("spatial" if category == "consistency" else category)
-        yes = raw.get("expected_yes") if category == "consistency" else None
-        if category == "consistency" and not isinstance(yes, bool):
-            raise ValueError(f"pair {qa_index}: a consistency question needs expected_yes true or false")
-        check_question(str(raw.get("question", "")), banned)
-        try:
-            items.append(VQAItem(
-                id=f"{rubric.wafer_id}-q{qa_index}", wafer_id=rubric.wafer_id, image=image,
-                question=raw.get("question"), answer=raw.get("answer"), category=category, dimension=dimension,
-                difficulty=raw.get("difficulty"), labels=labels, qa_index=qa_index, split=split, expected_yes=yes))
-        except ValidationError as exc:
-            raise ValueError(f"pair {qa_index}: {exc}") from None
-    for category, (lo, hi) in CATEGORY_RANGES.items():
-        n = sum(it.category == category for it in items)
-        if not lo <= n <= hi:
-            raise ValueError(f"{n} {category} pairs; write {lo} to {hi}")
-    return items
-
-
-class ModelVQAWriter:
-    """Stage 2 by a model: ``generate(prompt) -> reply`` (JSON list); invalid replies are retried with the error."""
-
-    def __init__(self, generate: Callable[[str], str], max_retries: int = 2):
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        self.generate = generate
-        self.max_retries = max_retries
-
-    def prompt(self, rubric: Rubric) -> str:
-        from .rubric import rubric_json
-
-        banned = [w for label in LABELS for w in HINT_WORDS[label][:2]]
-        return render_prompt("vqa_writer", wafer_id=rubric.wafer_id, rubric_json=rubric_json(rubric),
-                             min_items=ITEMS_RANGE[0], max_items=ITEMS_RANGE[1], banned=list(dict.fromkeys(banned)))
-
-    def write(self, rubric: Rubric, *, image: str, split: str, labels: list[str] | None = None) -> VQAResult:
-        labels = list(labels) if labels else list(rubric.defect_types)
-        out = generate_validated(
-            self.generate, self.prompt(rubric),
-            lambda data: items_from_json(data, rubric, image=image, split=split, labels=labels), self.max_retries)
-        return VQAResult(wafer_id=rubric.wafer_id, items=out.value or [], reason=out.reason,
-                         status="ok" if out.value is not None else "failed", attempts=out.attempts)
+def make_items(wafer: WaferMap, geom: Geometry, rubric: Rubric, *, rng: np.random.Generator, image: str,
+               split: str, sentences: FactSentences | None = None,
+               thresholds: PremiseThresholds = DEFAULT_THRESHOLDS) -> list[VQAItem]:
+    """The 8–10 items of :func:`write_items` without spares or records."""
+    return write_items(wafer, geom, rubric, rng=rng, image=image, split=split, sentences=sentences,
+                       thresholds=thresholds).items
