@@ -122,6 +122,27 @@ def test_an_unreachable_endpoint_is_taken_out_probed_and_back_on_an_answer(monke
     asyncio.run(main())
 
 
+def test_answers_to_requests_sent_before_a_take_out_neither_bring_it_back_nor_count_as_failed_probes():
+    # a dying server still finishes what it had in flight: those answers say nothing about its health now
+    pool = EndpointPool(URLS[:2], 4)
+    dying, alive = pool.endpoints
+
+    async def main() -> None:
+        early, late = await pool.acquire(avoid=alive), await pool.acquire(avoid=alive)
+        sent = time.monotonic()
+        assert early is late is dying
+        refused = await pool.acquire(avoid=alive)
+        pool.finish(refused, "unreachable", sent_at=time.monotonic())
+        next_probe = dying.probe_at
+        pool.finish(early, "ok", sent_at=sent)
+        assert dying.down and dying.completed == 1  # counted, still out
+        pool.finish(late, "unreachable", sent_at=sent)
+        assert dying.down and dying.probe_at == next_probe  # no probe failed: the wait did not double
+        assert await pool.acquire(avoid=dying) is alive and await pool.acquire() is alive
+
+    asyncio.run(main())
+
+
 def test_failed_attempts_in_a_row_take_an_endpoint_out_a_success_between_them_does_not():
     pool = EndpointPool(URLS[:2], 4)
     flaky = pool.endpoints[0]

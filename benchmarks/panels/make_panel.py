@@ -2,7 +2,7 @@
 
 Three steps, each a subcommand; answerers and graders see only what the scratch folders hold:
 
-    python benchmarks/panels/make_panel.py scratch --bench B --wafers 14 --out S
+    python benchmarks/panels/make_panel.py scratch --bench B [--first 27] --wafers 14 --out S
         S/sighted_A, S/sighted_B: the wafers' PNGs under neutral names, their questions, the system prompt;
         S/blind_one_A, S/blind_one_B: every question shuffled across wafers, no image;
         S/blind_all_A, S/blind_all_B: each wafer's questions together, no image;
@@ -59,13 +59,14 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _wafers(bench: Benchmark, split: str, n: int) -> list[str]:
-    return list(dict.fromkeys(it.wafer_id for it in bench.items(split)))[:n]
+def _wafers(bench: Benchmark, split: str, first: int, n: int) -> list[str]:
+    """The split's wafers ``first`` to ``first + n - 1`` (1-based, in the split's item order)."""
+    return list(dict.fromkeys(it.wafer_id for it in bench.items(split)))[first - 1:first - 1 + n]
 
 
 def scratch(args: argparse.Namespace) -> None:
     bench = Benchmark.load(args.bench)
-    wafers = _wafers(bench, args.split, args.wafers)
+    wafers = _wafers(bench, args.split, args.first, args.wafers)
     items = [it for it in bench.items(args.split) if it.wafer_id in wafers]
     rng = random.Random(args.seed)
     key: dict[str, str] = {}
@@ -170,6 +171,7 @@ def main() -> None:
     one = sub.add_parser("scratch")
     one.add_argument("--bench", type=Path, required=True)
     one.add_argument("--split", default="test")
+    one.add_argument("--first", type=int, default=1, help="the split's first wafer to take (1-based)")
     one.add_argument("--wafers", type=int, default=14)
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--out", type=Path, required=True)

@@ -52,6 +52,7 @@ class Endpoint:
         self.rest_until = 0.0  # monotonic time before which it takes no new attempt (429)
         self.down = False
         self.probe_at = 0.0  # while down: when it may get its next probe
+        self.taken_out_at = 0.0  # monotonic time of the last take-out
         self.probe_gap = FIRST_PROBE_S
         self.failures = 0  # failed attempts in a row
         self.sent = 0
@@ -155,13 +156,16 @@ class EndpointPool:
                 waiter.set_result(None)
                 count -= 1
 
-    def finish(self, endpoint: Endpoint, outcome: Outcome, rest_s: float = 0.0) -> None:
-        """An attempt on ``endpoint`` ended with ``outcome`` (``rest_s``: how long a 429 asks it to rest)."""
+    def finish(self, endpoint: Endpoint, outcome: Outcome, rest_s: float = 0.0, sent_at: float | None = None) -> None:
+        """An attempt on ``endpoint`` ended with ``outcome`` (``rest_s``: how long a 429 asks it to rest; ``sent_at``:
+        the monotonic time it was sent, so that an answer to a request sent before a take-out, which a dying server
+        may still finish, does not bring the endpoint back)."""
         endpoint.in_flight -= 1
         wake = 1
+        stale = sent_at is not None and sent_at < endpoint.taken_out_at  # sent before its last take-out
         if outcome in ("ok", "answered", "rate_limited"):  # it answered: it is alive
             endpoint.failures = 0
-            if endpoint.down:
+            if endpoint.down and not stale:
                 endpoint.down, endpoint.probe_gap = False, FIRST_PROBE_S
                 log.warning("%s: endpoint %s answers again; back in service", self.name, endpoint.label)
                 wake = len(self._waiters)
@@ -175,7 +179,8 @@ class EndpointPool:
                 log.info("%s: HTTP 429 from %s, its limit now %d", self.name, endpoint.label, endpoint.limiter.limit)
         else:
             endpoint.failures += 1
-            if outcome == "unreachable" or endpoint.failures >= DOWN_AFTER or endpoint.down:
+            if (outcome == "unreachable" or endpoint.failures >= DOWN_AFTER or endpoint.down) and not (
+                    endpoint.down and stale):  # a request sent before the take-out is no failed probe
                 self._take_out(endpoint, outcome)
         self._wake(wake)
 
@@ -186,7 +191,7 @@ class EndpointPool:
         if endpoint.down:  # a failed probe: wait longer before the next
             endpoint.probe_gap = min(2 * endpoint.probe_gap, MAX_PROBE_S)
         else:
-            endpoint.down, endpoint.probe_gap = True, FIRST_PROBE_S
+            endpoint.down, endpoint.probe_gap, endpoint.taken_out_at = True, FIRST_PROBE_S, now
             why = "cannot connect" if outcome == "unreachable" else f"{endpoint.failures} failed attempts in a row"
             others = "its requests go to the others" if self.in_service() else "no endpoint is in service"
             log.warning("%s: endpoint %s taken out (%s); %s; probing it again in %g s", self.name,

@@ -11,6 +11,7 @@ reached is re-sent to another at once. Every request gets a :class:`ModelRespons
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -247,13 +248,14 @@ class OpenAIModel:
             endpoint = await pool.acquire(avoid)
             if started is None:
                 started = time.perf_counter()
+            sent_at = time.monotonic()
             try:
                 attempt = await self._sender.post(endpoint.chat_url, payload)
             except BaseException:
-                pool.finish(endpoint, "answered")  # cancelled: the slot is free again, its health unknown
+                pool.finish(endpoint, "answered", sent_at=sent_at)  # cancelled: the slot is free, health unknown
                 raise
             tries += 1
-            outcome = self._judge(endpoint, attempt)
+            outcome = self._judge(endpoint, attempt, sent_at)
             if isinstance(outcome, ModelResponse):
                 outcome.latency_s = time.perf_counter() - started
                 return outcome
@@ -269,32 +271,33 @@ class OpenAIModel:
                 await asyncio.sleep(retry_delay(tries - 1, attempt.headers))
             avoid = endpoint
 
-    def _judge(self, endpoint: Endpoint, attempt: Attempt) -> ModelResponse | tuple[bool, str]:
+    def _judge(self, endpoint: Endpoint, attempt: Attempt, sent_at: float) -> ModelResponse | tuple[bool, str]:
         """Tell the pool how the attempt went; returns the answer, or (whether the error is final, its reason)."""
         attempts = self.options.max_retries + 1
+        finish = functools.partial(self.pool.finish, endpoint, sent_at=sent_at)
         if 200 <= attempt.status < 300:
             try:
                 completion = _Completion.model_validate(json.loads(attempt.body))
             except ValueError as exc:  # JSON or validation errors: a 200 body that is not a completion
-                self.pool.finish(endpoint, "answered")
+                finish("answered")
                 reason = f"{type(exc).__name__}: {exc}"[:160]
                 log.info("%s: malformed 200 answer from %s: %s", self.name, endpoint.label, reason)
                 return False, f"malformed response after {attempts} attempts ({reason})"
-            self.pool.finish(endpoint, "ok")
+            finish("ok")
             return self._parse(completion)
         if attempt.status:
             retry = should_retry(attempt)
             if attempt.status == 429:
-                self.pool.finish(endpoint, "rate_limited", retry_delay(0, attempt.headers))
+                finish("rate_limited", retry_delay(0, attempt.headers))
                 if not retry:
                     return True, "rate limited: HTTP 429, not retried (Retry-After over 2 minutes, or x-should-retry)"
                 return False, f"rate limited: HTTP 429 after {attempts} attempts"
-            self.pool.finish(endpoint, "failed" if retry else "answered")
+            finish("failed" if retry else "answered")
             return not retry, f"HTTP {attempt.status}: {_error_detail(attempt.body)}"
         if attempt.failure == "timeout":
-            self.pool.finish(endpoint, "failed")
+            finish("failed")
             return False, f"timeout: no answer within {self.options.timeout:g} s ({attempts} attempts)"
-        self.pool.finish(endpoint, "unreachable")
+        finish("unreachable")
         return False, f"connection error: {attempt.detail}"
 
     def _parse(self, completion: _Completion) -> ModelResponse:

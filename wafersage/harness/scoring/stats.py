@@ -18,7 +18,6 @@ API (used by scoring, the leaderboard and ``wafersage compare``):
 """
 from __future__ import annotations
 
-
 from typing import Callable, Hashable, Mapping, Sequence
 
 import krippendorff
