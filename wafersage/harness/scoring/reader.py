@@ -212,7 +212,7 @@ def read(answer: str) -> Reading:
             raw.append(("clock", str(_hour(m.group(2))), m.start(2), m.end()))
     type_hits = [(m.start(), m.end(), _TYPE_OF[m.group(0).strip()]) for m in _TYPE_RE.finditer(text)]
     raw += [("type", label, a, b) for a, b, label in type_hits]
-    raw = [r for r in raw if not (r[0] == "zone" and r[1] == "center" and _RELATIVE_TO.search(text[:r[2]]))]
+    raw = [r for r in raw if not (r[0] == "zone" and r[1] == "center" and _RELATIVE_TO.search(text, max(0, r[2] - 24), r[2]))]
     raw.sort(key=lambda r: (r[2], r[1]))
     names = [(a, b) for slot, _, a, b in raw if slot == "type" and text[a:b].strip() not in _DESCRIPTIVE_NAMES]
     claims = []

@@ -100,11 +100,12 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
     stated = list(dict.fromkeys(v for v, _ in claims))
     sats = []
     engaged = bool(explicit & (frozenset().union(*spec.components) | frozenset(spec.partial)))
-    placed = set(reading.said("zone")) | set(reading.types)
+    mixture = len(spec.patterns) > 1
+    placed = set(reading.said("zone")) | set(reading.types) if mixture else set()
     for i, component in enumerate(spec.components):
-        shared = frozenset().union(*(c for j, c in enumerate(spec.components) if j != i))
-        said_here = component & set(stated)
-        if said_here and said_here <= shared and len(spec.patterns) > 1 and not _placed(spec.patterns[i], placed):
+        said_here = component & set(stated) if mixture else frozenset()
+        if said_here and not _placed(spec.patterns[i], placed) and said_here <= frozenset().union(
+                *(c for j, c in enumerate(spec.components) if j != i)):
             sats.append(0.0)  # "localized" fits both a Center and an Edge-Loc: which one is it about?
         elif component & explicit:
             sats.append(1.0)
