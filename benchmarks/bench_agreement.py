@@ -3,8 +3,8 @@ and 7-12 (checking), with wafer-bootstrap CIs.
 
     python benchmarks/bench_agreement.py [--panel DIR ...] [--judge NAME]
 
-Default panels: ../shared/panels/panel_a (skipped with a reason where absent) and benchmarks/panels/panel_b (made
-for measuring only: see its README). Prints the `wafersage agreement` table for each.
+Default panels: ../shared/panels/panel_a (skipped with a reason where absent), benchmarks/panels/panel_b and
+benchmarks/panels/panel_v (both made for measuring only: see their READMEs). Prints the `wafersage agreement` table for each.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from wafersage.harness.agreement.panel import load_panel
 from wafersage.harness.agreement.scoring import rule_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PANELS = [ROOT.parent / "shared" / "panels" / "panel_a", ROOT / "benchmarks" / "panels" / "panel_b"]
+DEFAULT_PANELS = [ROOT.parent / "shared" / "panels" / "panel_a", ROOT / "benchmarks" / "panels" / "panel_b",
+                  ROOT / "benchmarks" / "panels" / "panel_v"]
 
 
 def main() -> int:
