@@ -119,6 +119,19 @@ def test_directions_from_the_midpoint_and_clusters_at_the_edge(scorer):
     assert read("A Center blob plus a localized cluster at 3 o'clock.").types == {"Center", "Loc"}
 
 
+def test_the_rest_of_the_wafer_and_a_scratch_s_direction_contradict_nothing(scorer):
+    density = item("ring", "morphology", "How densely packed are the failing dies within the affected area?",
+                   focus=("density",))
+    for answer in ("Dense along the edge ring; the interior is sparse, with only a few percent of dies failing.",
+                   "Very dense in the band, and sparse over the rest of the wafer.",
+                   "Dense at the rim. Sparse elsewhere."):
+        result = score(scorer, density, answer)
+        assert result.score == pytest.approx(10.0) and not result.explanation.contradicted, (answer, result)
+    assert read("About 9% fail, outside the lower-centre cluster.").types == frozenset()  # a place, not a Center
+    assert read("A Donut on a light background of random failures.").types == {"Donut"}
+    assert read("No separate edge, center, scratch or localized cluster.").types == frozenset()
+
+
 def test_a_question_is_scored_on_what_it_asks(scorer):
     texture = item("ring", "morphology", "Describe the texture of the failing area.")
     assert score(scorer, texture, "Contiguous and tightly grouped.").score == pytest.approx(10.0)  # no shape needed

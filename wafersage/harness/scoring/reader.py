@@ -26,12 +26,13 @@ _CLOCK_RE = re.compile(rf"(?<![a-z0-9]){_HOUR} (?:(?:to|and|or|through) {_HOUR} 
 _SHARE_RE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?) ?(?:%|percent) of (?:the |all |all the )?dies ")
 #: words that mark a clause as describing background noise, not the pattern ("isolated dies in the center")
 _BACKGROUND = re.compile(r"(?<![a-z0-9])(?:isolated|scatter\w*|sprinkl\w*|speckl\w*|single|stray|occasional|"
-                         r"noise|background|random\w*|sporadic|handful) ")
+                         r"noise|background|random\w*|sporadic|handful|elsewhere|everywhere else|remainder|"
+                         r"rest of the (?:wafer|map)|rest of the dies|a few|small fraction|minority|interior) ")
 #: bare type names that count as a type only when capitalised ("Center" is a class, "the center" a place)
 _CAPITALISED_ONLY = {"center": re.compile(r"\bCent(?:er|re)\b"), "random": re.compile(r"\bRandom\b")}
 _BREAK_WORDS = frozenset({"but", "while", "whereas", "although", "though", "however", "with", "yet"})
 _LIST_WORDS = frozenset({"and", "or", "nor", "the", "a", "an", "zone", "zones", "region", "regions", "radial",
-                         "area", "areas", "part", "parts", "of", "wafer", "either", "both", "ring", "band"})
+                         "area", "areas", "part", "parts", "of", "wafer", "either", "both", "ring", "band", ","})
 _TYPE_RE = re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(p) for p, _ in TYPE_ORDER) + r") ")
 _TYPE_OF = dict(TYPE_ORDER)
 #: type phrases that are also plain descriptions of a place or texture ("right of center", "random scatter")
@@ -43,8 +44,19 @@ _DESCRIPTIVE_NAMES = _PLACE_WORDS | {"randomly scattered", "random distribution"
 
 #: "right of the center", "below the center": a direction from the midpoint, not a claim that the center fails
 _RELATIVE_TO = re.compile(r"(?:(?:left|right|above|below|north|south|east|west)(?: of)?|away from|outside)(?: the)? $")
+#: "a lower-centre cluster" is a cluster below the midpoint, not a Center pattern
+_OFF_CENTER = re.compile(r"(?:lower|upper|left|right|off|below|above) $")
 #: descriptive Loc phrases ("a localized cluster"): at the edge they describe an Edge-Loc
 _LOC_DESCRIPTIONS = frozenset(p for p, label in TYPE_ORDER if label == "Loc" and " " in p)
+
+
+def _continues_background(text: str, spans: list[tuple[int, int, bool]], clause: tuple[int, int, bool]) -> bool:
+    """A "with ..." clause goes on about what the clause before it describes ("the interior is sparse, with only a
+    few dies failing")."""
+    if not text[clause[0]:clause[1]].lstrip(" ,").startswith("with "):
+        return False
+    before = [span for span in spans if span[1] <= clause[0] and span[1] > span[0]]
+    return bool(before) and bool(_BACKGROUND.search(text[before[-1][0]:before[-1][1]] + " "))
 
 
 def _edge_clusters(text: str, spans: list[tuple[int, int, bool]], claims: list[Claim]) -> list[Claim]:
@@ -210,7 +222,9 @@ def read(answer: str) -> Reading:
         raw.append(("clock", str(_hour(m.group(1))), m.start(), m.end()))
         if m.group(2):
             raw.append(("clock", str(_hour(m.group(2))), m.start(2), m.end()))
-    type_hits = [(m.start(), m.end(), _TYPE_OF[m.group(0).strip()]) for m in _TYPE_RE.finditer(text)]
+    type_hits = [(m.start(), m.end(), _TYPE_OF[m.group(0).strip()]) for m in _TYPE_RE.finditer(text)
+                 if not (_TYPE_OF[m.group(0).strip()] == "Center" and _OFF_CENTER.search(text, max(0, m.start() - 12),
+                                                                                        m.start()))]
     raw += [("type", label, a, b) for a, b, label in type_hits]
     raw = [r for r in raw if not (r[0] == "zone" and r[1] == "center" and _RELATIVE_TO.search(text, max(0, r[2] - 24), r[2]))]
     raw.sort(key=lambda r: (r[2], r[1]))
@@ -219,12 +233,14 @@ def read(answer: str) -> Reading:
     for slot, value, a, b in raw:
         clause = _clause_of(spans, a)
         rest = text[clause[0]:a] + " " * (b - a) + text[b:clause[1]]  # the clause without the claim itself
-        background = bool(_BACKGROUND.search(rest))
+        background = bool(_BACKGROUND.search(rest)) or _continues_background(text, spans, clause)
         implied = slot != "type" and any(na <= a and b <= nb for na, nb in names)
         claims.append(Claim(slot, value, _negated(text, clause, a, b), a, b, background, implied))
     claims = _edge_clusters(text, spans, _propagate(text, claims))
-    explicit = frozenset(c.value for c in claims if c.slot == "type" and c.said
-                         and text[c.start:c.end].strip() not in _PLACE_WORDS)
+    named = [c for c in claims if c.slot == "type" and c.said and text[c.start:c.end].strip() not in _PLACE_WORDS]
+    patterns = {c.value for c in named if c.value not in ("Random", "none")}
+    explicit = frozenset(c.value for c in named  # "on a light background of random failures" names no Random
+                         if not (patterns and c.value == "Random" and c.background))
     types = explicit | frozenset(c.value for c in claims if c.slot == "type" and c.said
                                  and (rx := _CAPITALISED_ONLY.get(text[c.start:c.end].strip()))
                                  and (rx.search(answer or "") or len(text.split()) <= 4))

@@ -149,7 +149,7 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
     noise_is_pattern = truth.types <= BACKGROUND_TYPES
     said_claims = [c for c in reading.claims if c.said and not c.implied and (noise_is_pattern or not c.background)]
     for slot in judged:
-        if slot == "clock" and truth.clocks:
+        if slot == "clock" and truth.clocks and "Scratch" not in truth.types:  # a scratch runs any way
             for claim in (c for c in said_claims if c.slot == "clock"):
                 if all(clock_distance(int(claim.value), t) >= 3 for t in truth.clocks):
                     found.append(f"clock: {claim.value} o'clock")
