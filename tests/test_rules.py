@@ -124,9 +124,12 @@ def test_the_rest_of_the_wafer_and_a_scratch_s_direction_contradict_nothing(scor
                    focus=("density",))
     for answer in ("Dense along the edge ring; the interior is sparse, with only a few percent of dies failing.",
                    "Very dense in the band, and sparse over the rest of the wafer.",
-                   "Dense at the rim. Sparse elsewhere."):
+                   "Dense at the rim. Sparse elsewhere.",
+                   "Dense in the band, while the centre is sparse.",  # the centre is clean on this wafer
+                   "Very dense at the rim; it thins out and is sparse, a few percent, over the rest of the wafer."):
         result = score(scorer, density, answer)
         assert result.score == pytest.approx(10.0) and not result.explanation.contradicted, (answer, result)
+    assert score(scorer, density, "Sparse at the rim, while the centre is dense.").score == 0.0
     assert read("About 9% fail, outside the lower-centre cluster.").types == frozenset()  # a place, not a Center
     assert read("A Donut on a light background of random failures.").types == {"Donut"}
     assert read("No separate edge, center, scratch or localized cluster.").types == frozenset()

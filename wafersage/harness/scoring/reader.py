@@ -50,6 +50,29 @@ _OFF_CENTER = re.compile(r"(?:lower|upper|left|right|off|below|above) $")
 _LOC_DESCRIPTIONS = frozenset(p for p, label in TYPE_ORDER if label == "Loc" and " " in p)
 
 
+def _background_after(text: str, end: int) -> bool:
+    """Whether the rest of a density statement, up to the next break or list word, says it is about the background
+    ("is sparse, a few percent, over the rest of the wafer")."""
+    words = []
+    for word in text[end:].split():
+        if word in ("|", "and", "or") or word in _BREAK_WORDS:  # up to the next statement
+            break
+        words.append(word)
+    return bool(_BACKGROUND.search(" ".join(words) + " "))
+
+
+def _sparse_places(text: str, claims: list[Claim]) -> list[Claim]:
+    """A place said to be sparse ("while the centre is sparse") is where the background is, not the pattern."""
+    skip = lexicon().after_skip
+    out = []
+    for c in claims:
+        words = [w for w in text[c.end:].split()[:6] if w not in skip]
+        if c.slot == "zone" and words[:1] in (["sparse"], ["sparsely"]):
+            c = Claim(c.slot, c.value, c.negated, c.start, c.end, True, c.implied)
+        out.append(c)
+    return out
+
+
 def _continues_background(text: str, spans: list[tuple[int, int, bool]], clause: tuple[int, int, bool]) -> bool:
     """A "with ..." clause goes on about what the clause before it describes ("the interior is sparse, with only a
     few dies failing")."""
@@ -233,10 +256,11 @@ def read(answer: str) -> Reading:
     for slot, value, a, b in raw:
         clause = _clause_of(spans, a)
         rest = text[clause[0]:a] + " " * (b - a) + text[b:clause[1]]  # the clause without the claim itself
-        background = bool(_BACKGROUND.search(rest)) or _continues_background(text, spans, clause)
+        background = bool(_BACKGROUND.search(rest)) or _continues_background(text, spans, clause) or (
+            slot == "density" and _background_after(text, b))
         implied = slot != "type" and any(na <= a and b <= nb for na, nb in names)
         claims.append(Claim(slot, value, _negated(text, clause, a, b), a, b, background, implied))
-    claims = _edge_clusters(text, spans, _propagate(text, claims))
+    claims = _sparse_places(text, _edge_clusters(text, spans, _propagate(text, claims)))
     named = [c for c in claims if c.slot == "type" and c.said and text[c.start:c.end].strip() not in _PLACE_WORDS]
     patterns = {c.value for c in named if c.value not in ("Random", "none")}
     explicit = frozenset(c.value for c in named  # "on a light background of random failures" names no Random

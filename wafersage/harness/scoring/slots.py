@@ -38,11 +38,12 @@ class SlotResult:
     explanation: Explanation
 
 
-def _stated_claims(reading: Reading, slot: str, noise_is_pattern: bool = False) -> list[tuple[str, bool]]:
+def _stated_claims(reading: Reading, slot: str, noise_is_pattern: bool = False,
+                   aside: list | None = None) -> list[tuple[str, bool]]:
     """(value, only implied by a pattern name) of each statement of ``slot`` (for a place or a shape, not those
     about background noise: "a few isolated dies in the center", unless ``noise_is_pattern``: a Random or normal
-    wafer's scatter is what it shows)."""
-    claims = [c for c in reading.claims if c.slot == slot and c.said]
+    wafer's scatter is what it shows; nor those in ``aside``)."""
+    claims = [c for c in reading.claims if c.slot == slot and c.said and c not in (aside or ())]
     out = [(c.value, c.implied) for c in (claims if noise_is_pattern else _foreground(claims))]
     if slot == "extent" and not any(not implied for _, implied in out):
         out += [(IMPLIED_EXTENT[v], implied) for v, implied in _stated_claims(reading, "shape", noise_is_pattern)
@@ -95,7 +96,8 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
                 else 0.0 for p in patterns]
         return sats, _equal(sats), [f"process: cause of {p}" for p in patterns]
     spec: SlotTruth = truth.slots[slot]
-    claims = _stated_claims(reading, slot, truth.types <= BACKGROUND_TYPES)
+    claims = _stated_claims(reading, slot, truth.types <= BACKGROUND_TYPES,
+                            [c for c in reading.claims if slot == "density" and _about_a_clean_zone(reading, c, truth)])
     explicit = {v for v, implied in claims if not implied}
     stated = list(dict.fromkeys(v for v, _ in claims))
     sats = []
@@ -147,7 +149,8 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
     statement about background noise, or a density or texture the question did not ask for, is neither."""
     found, hedges, phrases = [], [], []
     noise_is_pattern = truth.types <= BACKGROUND_TYPES
-    said_claims = [c for c in reading.claims if c.said and not c.implied and (noise_is_pattern or not c.background)]
+    said_claims = [c for c in reading.claims if c.said and not c.implied and (noise_is_pattern or not c.background)
+                   and not (c.slot == "density" and _about_a_clean_zone(reading, c, truth))]
     for slot in judged:
         if slot == "clock" and truth.clocks and "Scratch" not in truth.types:  # a scratch runs any way
             for claim in (c for c in said_claims if c.slot == "clock"):
@@ -182,6 +185,14 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
             if abs(share - truth.fail_ratio) > max(SHARE_TOLERANCE_ABS, SHARE_TOLERANCE_REL * truth.fail_ratio):
                 found.append(f"fail share: {100 * share:g}% (true {100 * truth.fail_ratio:.0f}%)")
     return found, hedges, phrases
+
+
+def _about_a_clean_zone(reading: Reading, claim, truth: WaferTruth) -> bool:
+    """Whether ``claim`` shares its clause with a zone the wafer leaves clean ("while the centre is sparse")."""
+    clean = truth.slots["zone"].contradicting
+    start, end = next(((a, b) for a, b, _ in reading.spans if a <= claim.start < b), (0, 0))
+    return bool(clean) and any(c.slot == "zone" and c.value in clean and start <= c.start < end
+                               for c in reading.claims)
 
 
 def _extras(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]) -> list[str]:
