@@ -54,7 +54,8 @@ def _background_after(text: str, end: int) -> bool:
     """Whether the rest of a density statement, up to the next break or list word, says it is about the background
     ("is sparse, a few percent, over the rest of the wafer")."""
     words = []
-    for word in text[end:].split():
+    stop = text.find("|", end)
+    for word in text[end:stop if stop >= 0 else None].split():
         if word in ("|", "and", "or") or word in _BREAK_WORDS:  # up to the next statement
             break
         words.append(word)
@@ -66,8 +67,8 @@ def _sparse_places(text: str, claims: list[Claim]) -> list[Claim]:
     skip = lexicon().after_skip
     out = []
     for c in claims:
-        words = [w for w in text[c.end:].split()[:6] if w not in skip]
-        if c.slot == "zone" and words[:1] in (["sparse"], ["sparsely"]):
+        if c.slot == "zone" and [w for w in text[c.end:c.end + 60].split()[:6] if w not in skip][:1] in (
+                ["sparse"], ["sparsely"]):
             c = Claim(c.slot, c.value, c.negated, c.start, c.end, True, c.implied)
         out.append(c)
     return out
