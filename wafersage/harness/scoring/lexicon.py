@@ -38,6 +38,30 @@ def phrase_regex(phrase: str) -> str:
     return "".join(_word(t) for t in phrase.lower().split())
 
 
+def trie_regex(phrases: list[str]) -> str:
+    """One regex source for many phrases, factored word by word ("edge (?:ring )?" for "edge" and "edge ring"): the
+    engine tries a word once instead of once per phrase; a longer phrase wins over its prefix, as in an alternation
+    ordered longest first."""
+    root: dict = {}
+    for phrase in phrases:
+        node = root
+        for token in phrase.lower().split():
+            node = node.setdefault(_word(token), {})
+        node[""] = {}  # the phrase may end here
+
+    def longest(node: dict) -> int:
+        return max((len(k) + longest(v) for k, v in node.items()), default=0)
+
+    def emit(node: dict) -> str:
+        branches = sorted(((k, v) for k, v in node.items() if k), key=lambda kv: -(len(kv[0]) + longest(kv[1])))
+        if not branches:
+            return ""
+        body = "(?:" + "|".join(k + emit(v) for k, v in branches) + ")"
+        return body + "?" if "" in node else body
+
+    return emit(root)
+
+
 @dataclass(frozen=True)
 class SlotMatcher:
     """One slot's phrases: :meth:`find` yields (start, end, value) of the longest phrases, left to right."""
@@ -49,7 +73,7 @@ class SlotMatcher:
     @classmethod
     def of(cls, slot: str, table: dict[str, list[str]]) -> "SlotMatcher":
         phrases = sorted(((str(p), value) for value, ps in table.items() for p in ps), key=lambda x: -len(x[0]))
-        pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(phrase_regex(p) for p, _ in phrases) + ")")
+        pattern = re.compile(r"(?<![a-z0-9])" + trie_regex([p for p, _ in phrases]))
         values = tuple((value, re.compile("(?:" + "|".join(phrase_regex(p) for p in ps) + r")\Z"))
                        for value, ps in ((v, sorted(map(str, ps), key=len, reverse=True)) for v, ps in table.items()))
         return cls(slot, pattern, values)

@@ -254,10 +254,11 @@ def read(answer: str) -> Reading:
     raw.sort(key=lambda r: (r[2], r[1]))
     names = [(a, b) for slot, _, a, b in raw if slot == "type" and text[a:b].strip() not in _DESCRIPTIVE_NAMES]
     claims = []
+    noise_words = [(m.start(), m.end()) for m in _BACKGROUND.finditer(text)]
     for slot, value, a, b in raw:
         clause = _clause_of(spans, a)
-        rest = text[clause[0]:a] + " " * (b - a) + text[b:clause[1]]  # the clause without the claim itself
-        background = bool(_BACKGROUND.search(rest)) or _continues_background(text, spans, clause) or (
+        background = any(clause[0] <= s and e <= clause[1] + 1 and (e <= a + 1 or s >= b)  # outside the claim
+                         for s, e in noise_words) or _continues_background(text, spans, clause) or (
             slot == "density" and _background_after(text, b))
         implied = slot != "type" and any(na <= a and b <= nb for na, nb in names)
         claims.append(Claim(slot, value, _negated(text, clause, a, b), a, b, background, implied))

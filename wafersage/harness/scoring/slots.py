@@ -97,7 +97,7 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
         return sats, _equal(sats), [f"process: cause of {p}" for p in patterns]
     spec: SlotTruth = truth.slots[slot]
     claims = _stated_claims(reading, slot, truth.types <= BACKGROUND_TYPES,
-                            [c for c in reading.claims if slot == "density" and _about_a_clean_zone(reading, c, truth)])
+                            [c for c in reading.claims if slot == c.slot == "density" and _about_a_clean_zone(reading, c, truth)])
     explicit = {v for v, implied in claims if not implied}
     stated = list(dict.fromkeys(v for v, _ in claims))
     sats = []
