@@ -84,3 +84,30 @@ def test_damaged_cache_file_names_the_file(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(ValueError, match="c.sqlite.*delete the file"):
         ResponseCache(path)
+
+
+def _open_at_once(path, barrier, results):
+    barrier.wait()
+    try:
+        ResponseCache(path)
+        results.put("ok")
+    except ValueError as exc:
+        results.put(str(exc))
+
+
+def test_processes_opening_a_new_cache_at_once_all_get_it(tmp_path):
+    # `eval --workers N` starts N processes on one cache file: switching it to WAL must not fail any of them
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for attempt in range(30):
+        barrier, results = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(tmp_path / f"c{attempt}.sqlite", barrier, results))
+                 for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        outcomes += [results.get(timeout=5) for _ in procs]
+    assert outcomes == ["ok"] * len(outcomes), [o for o in outcomes if o != "ok"][:3]

@@ -26,6 +26,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -88,13 +89,27 @@ class ResponseCache:
         self._config_output: dict[str, Any] = {}
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._set_up()
         except sqlite3.DatabaseError as exc:
             raise ValueError(
                 f"{self.path}: cannot open the response cache ({exc}); delete the file or pass another cache path"
             ) from exc
+
+    def _set_up(self, wait_s: float = 30.0) -> None:
+        """WAL mode and the table. Switching the journal mode can fail at once with "database is locked" while
+        another process (a ``--workers`` sibling) opens the same file, without waiting out the busy timeout:
+        retried for up to ``wait_s``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def key(self, config: ModelConfig, request: ModelRequest, repeat: int = 0) -> str:
         if config is not self._config:  # a run asks with one config: its part of the key is worked out once
