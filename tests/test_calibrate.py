@@ -37,7 +37,7 @@ def synthetic_features(n_wafers: int, seed: int) -> tuple[list[Features], list[s
 def test_feature_table_matches_scalar_evaluate():
     features, _ = synthetic_features(30, seed=1)
     features.append(Features("facts", "spatial", True, 0.0))  # empty answer, no slot
-    features.append(Features("type_f1", "defect_type", False, 0.1, types=frozenset({"Loc", "Center"}),
+    features.append(Features("types", "defect_type", False, 0.1, types=frozenset({"Loc", "Center"}),
                              labels=frozenset({"Loc"})))
     features.append(Features("yes_no", "spatial", False, 0.95, verdict=True, expected_yes=True))  # an echo
     features.append(Features("yes_no", "spatial", False, 0.1, verdict=True, expected_yes=True))  # verdict only

@@ -198,7 +198,8 @@ def test_degenerate_answers_and_types(scorer):
     assert stuffed.score < 3.0
     kinds = item("mix", "defect_type", "Which WM-811K defect classes apply to this map?")
     assert score(scorer, kinds, "Center and Edge-Ring.").score == pytest.approx(10.0)
-    assert score(scorer, kinds, "Edge-Ring, not Donut.").score == pytest.approx(10 * 2 / 3)  # F1 of 1 of 2
+    assert score(scorer, kinds, "Edge-Ring, not Donut.").score == pytest.approx(5.0)  # 1 of 2: precision 1 x recall 1/2
+    assert score(scorer, kinds, "Edge-Ring and Loc.").score == pytest.approx(2.5)  # 1 right, 1 wrong, 1 missed
     assert score(scorer, kinds, "A cluster near the center and an Edge-Ring.").types_mentioned == ["Edge-Ring"]
     assert score(scorer, kinds, "Center, Donut, Edge-Loc, Edge-Ring, Loc.").score == 0.0  # five types: stuffing
 

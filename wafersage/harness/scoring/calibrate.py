@@ -35,7 +35,7 @@ from . import SCORER_VERSION
 from .rules import HEDGE_WEIGHT, VERDICT_FLOOR, Features, RuleConstants
 from .stats import Estimate, cluster_bootstrap
 
-_METRIC_CODE = {"facts": 0, "type_f1": 1, "yes_no": 2}
+_METRIC_CODE = {"facts": 0, "types": 1, "yes_no": 2}
 
 
 class CalibrationError(ValueError):
@@ -82,7 +82,7 @@ class FeatureTable:
         return len(self.metric)
 
     def dimension_scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Item scores on 0–1: descriptive items their D, type items their F1, yes/no items their verdict part."""
+        """Item scores on 0–1: descriptive items their D, type items their type match, yes/no items their verdict part."""
         n_slots = self.n_slots[rows]
         credit = (c.partial_floor * self.best[rows] + (1 - c.partial_floor) * self.mean[rows]).sum(1)
         credit = np.where(n_slots > 0, credit / np.maximum(n_slots, 1), 0.0)

@@ -1,4 +1,5 @@
-"""Text helpers of the rule scorer: normalisation, defect-type phrases, the yes/no verdict, type F1, echo similarity.
+"""Text helpers of the rule scorer: normalisation, defect-type phrases, the yes/no verdict, the type match, echo
+similarity.
 
 :func:`normalise` gives lower case, American spelling, every run of non-alphanumerics one space, a sentence end
 (``.``, ``;``, ``!``, ``?`` before a space) kept as the word ``|``, padded with a space at both ends:
@@ -83,15 +84,13 @@ def yes_no(text: str) -> bool | None:
     return None
 
 
-def type_f1(predicted: set[str], labels: set[str]) -> float:
-    """Multi-label F1 of the types named versus the item's labels (both empty counts as a match)."""
+def type_match(predicted: set[str], labels: set[str]) -> float:
+    """Precision × recall of the types named versus the item's labels (both empty counts as a match). Harder on a
+    missing component than F1, as graders are: 2 of 3 named earns 0.67 (F1 0.8), 1 of 3 earns 0.33 (F1 0.5)."""
     if not predicted and not labels:
         return 1.0
     true_positive = len(predicted & labels)
-    if true_positive == 0:
-        return 0.0
-    precision, recall = true_positive / len(predicted), true_positive / len(labels)
-    return 2 * precision * recall / (precision + recall)
+    return true_positive / len(predicted) * true_positive / len(labels) if true_positive else 0.0
 
 
 def similarity(a: str, b: str) -> float:

@@ -4,10 +4,10 @@ Each wafer has structured facts read from its map and labels (:class:`~wafersage
 turned into per-slot truth by :mod:`.truth`); each question asks for some of them (its *focus*, :mod:`.focus`);
 the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
 
-* **defect type** items: the multi-label F1 of the types named (not negated) against the labels; naming more than
+* **defect type** items: precision × recall of the types named (not negated) against the labels; naming more than
   :data:`MAX_TYPES` types scores 0;
-* **yes/no** (consistency) items: the verdict decides: right scores ``1 − κ·n_c``, wrong or missing scores 0, where
-  ``n_c`` counts the explanation's statements that contradict the wafer;
+* **yes/no** (consistency) items: the verdict decides: right scores ``max(VERDICT_FLOOR, 1 − κ·n_c)``, wrong or
+  missing scores 0, where ``n_c`` counts the explanation's statements that contradict the wafer;
 * **descriptive** items: for each asked slot the wafer has a truth for, a credit from the components stated
   (one component of ``n`` earns ``floor·s_max + (1 − floor)·mean``: stating one of two zones is partial, both is
   full; see :mod:`.truth` for tolerances), averaged over the slots; then
@@ -35,7 +35,7 @@ from ...tasks.bench.schema import DIMENSIONS, FactSheet, Rubric, VQAItem
 from . import SCORER_VERSION
 from .explanation import Explanation
 from .focus import DIMENSION_SLOTS, JUDGED_SLOTS, focus_of
-from .matching import normalise, similarity, type_f1
+from .matching import normalise, similarity, type_match
 from .reader import Reading, read
 from .slots import slot_results
 from .truth import WaferTruth, wafer_truth
@@ -81,12 +81,12 @@ class RuleConstants(BaseModel):
 class RuleScore(BaseModel):
     """The rule score of one answer (0–10) and how it came about."""
 
-    metric: Literal["facts", "type_f1", "yes_no"]
+    metric: Literal["facts", "types", "yes_no"]
     score: float
     credit: float | None = None  # descriptive items: the slot credit before penalties (0–1)
     focus: list[str] = Field(default_factory=list)
     explanation: Explanation = Field(default_factory=Explanation)
-    type_f1: float | None = None
+    type_match: float | None = None  # defect-type items: precision × recall of the types named
     types_mentioned: list[str] = Field(default_factory=list)
     verdict: bool | None = None
     correct: bool | None = None  # consistency: verdict == expected_yes; defect type: exact set match
@@ -103,7 +103,7 @@ class RuleScore(BaseModel):
 class Features:
     """Everything about one answer that the constants do not change."""
 
-    metric: Literal["facts", "type_f1", "yes_no"]
+    metric: Literal["facts", "types", "yes_no"]
     dimension: str
     empty: bool
     echo_similarity: float
@@ -122,11 +122,11 @@ class Features:
     @property
     def fixed_score(self) -> float:
         """The 0–1 score of type items and the verdict part of yes/no items."""
-        if self.metric == "type_f1":
-            return 0.0 if len(self.types) > MAX_TYPES else type_f1(set(self.types), set(self.labels))
+        if self.metric == "types":
+            return 0.0 if len(self.types) > MAX_TYPES else type_match(set(self.types), set(self.labels))
         if self.metric == "yes_no":
             return float(self.verdict is not None and self.verdict == self.expected_yes)
-        raise ValueError("fixed_score applies to type_f1 and yes_no items only")
+        raise ValueError("fixed_score applies to defect-type and yes/no items only")
 
 
 def slot_credit(best: float, mean: float, floor: float) -> float:
@@ -195,7 +195,7 @@ class RuleScorer:
         reading = read(answer or "")
         echo = self._echo(item, answer or "")
         if item.category == "defect_type":
-            return Features("type_f1", "defect_type", reading.empty, echo, types=reading.types,
+            return Features("types", "defect_type", reading.empty, echo, types=reading.types,
                             labels=frozenset(item.labels or ["none"]))
         truth = self.truth(item.wafer_id)
         dimension = item.dimension if item.dimension in DIMENSION_SLOTS else "spatial"
@@ -230,11 +230,11 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
     echo = features.echo_similarity >= constants.echo_threshold
     if echo:
         flags.append("echo")
-    if features.metric == "type_f1":
+    if features.metric == "types":
         if len(features.types) > MAX_TYPES:
             flags.append("stuffing")
-        f1 = 0.0 if echo else features.fixed_score
-        return RuleScore(metric="type_f1", score=10.0 * f1, type_f1=f1, types_mentioned=sorted(features.types),
+        match = 0.0 if echo else features.fixed_score
+        return RuleScore(metric="types", score=10.0 * match, type_match=match, types_mentioned=sorted(features.types),
                          correct=set(features.types) == set(features.labels), flags=flags)
     n_contra = len(features.contradictions) + HEDGE_WEIGHT * len(features.hedges)
     contradicted = max(0.0, 1.0 - constants.contradiction_penalty * n_contra)
