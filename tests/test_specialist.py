@@ -62,10 +62,9 @@ def test_answers_every_test_question_and_classifies_well_above_chance(bench):
     single_exact = sum(set(readings[w].types) == truth[w] for w in single) / len(single)
     # 38 label sets: guessing scores about 0.03 on all wafers and 0.11 on the 9 single classes
     assert exact >= 0.25 and single_exact >= 0.4, (exact, single_exact)
-    # premises it reads (failing share, clock position); the newer kinds (a zone above/below the average, texture,
-    # region count, one-side phrasing) are not parsed by consistency_answer yet, which then says "No"
-    verdicts = [(a.startswith("Yes"), it.expected_yes) for it, a in zip(items, answers) if it.category == "consistency"
-                and ("% of the dies" in it.question or "o'clock" in it.question)]
+    # every premise kind the writer draws (shares, isolated dies, groups, a zone against the average, clock,
+    # quadrant, all around or one side) is read and checked against its own reading of the map
+    verdicts = [(a.startswith("Yes"), it.expected_yes) for it, a in zip(items, answers) if it.category == "consistency"]
     assert len(verdicts) >= 10 and sum(said == expected for said, expected in verdicts) / len(verdicts) >= 0.8
     defect_answers = [a for it, a in zip(items, answers) if it.category == "defect_type"]
     assert all(a.startswith(("The map shows", "No defect pattern")) for a in defect_answers)
@@ -122,6 +121,15 @@ def test_consistency_premises_are_checked_against_its_own_reading(bench):
         assert consistency_answer(f"Do more than {low:g}% of the dies on this wafer fail?", reading).startswith("Yes")
         assert consistency_answer(f"Do more than {high:g}% of the dies on this wafer fail?", reading).startswith("No")
         assert consistency_answer("Is this wafer from lot 7?", reading).startswith("No")
+        isolated = (1 - reading.geom.clustered_fraction) * 100
+        if isolated > 2:
+            assert consistency_answer(f"Are more than {isolated / 2:g}% of the failing dies isolated, outside groups "
+                                      "of five or more touching dies?", reading).startswith("Yes")
+            assert consistency_answer(f"Are fewer than {isolated / 2:g}% of the failing dies isolated?",
+                                      reading).startswith("No")
+        edge_above = reading.geom.zone_fail_ratio["edge"] > reading.geom.fail_ratio
+        assert consistency_answer("Is the failure rate in the outer radial zone above the wafer's average?",
+                                  reading).startswith("Yes" if edge_above else "No")
         scratch = "Scratch" in reading.types
         assert consistency_answer("Does the map show a scratch?", reading).startswith("Yes" if scratch else "No")
         middle = "middle" in reading.rubric.spatial.zone.split(" and ")

@@ -11,8 +11,9 @@ map whose labels are the predicted ones (:func:`~wafersage.tasks.synth.rubric.bu
 Per category (``metadata['category']``): defect type -> the predicted types; spatial -> zones, distribution and
 clock positions, led by the clock, quadrant or radial zone when the question asks for one; morphology -> the
 predicted pattern's structure, density and texture; root cause -> the knowledge table's entry for the predicted
-types; consistency -> the question's premise (failing share, clock position, quadrant, all-around, a zone or a
-type word) checked against its own prediction and geometry, "No" when it cannot parse the premise.
+types; consistency -> the question's premise (failing share, share of isolated failing dies, number of groups, a
+zone's failure rate against the wafer's, clock position, quadrant, all-around or one-sided, a zone or a type word)
+checked against its own prediction and geometry, "No" when it cannot parse the premise.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from ..tasks.bench.folder import Benchmark
+from ..tasks.blindness.population import numeric_values
 from ..tasks.geometry.measure import Geometry, measure
 from ..tasks.synth.phrasing import morphology_sentence, root_cause_sentence, spatial_sentence, type_sentence
 from ..tasks.synth.rubric import build_rubric
@@ -61,6 +63,12 @@ _ALL_AROUND = re.compile(r"all around|rather than on one side|whole wafer|every 
 _MORE_THAN = re.compile(r"(more|greater|higher) than (\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
 _LESS_THAN = re.compile(r"(less|fewer|lower) than (\d+(?:\.\d+)?)\s*%", re.IGNORECASE)
 _QUADRANT = re.compile(r"\b(upper|lower|top|bottom)[\s-]+(left|right)\b", re.IGNORECASE)
+_ISOLATED = re.compile(r"(more|fewer|less) than (\d+(?:\.\d+)?)\s*% of the failing dies (?:are )?isolated",
+                       re.IGNORECASE)
+_GROUPS = re.compile(r"(more|fewer|less) than (\d+) separate groups", re.IGNORECASE)
+_ZONE_RATE = re.compile(r"failure rate in the (inner|middle|outer) radial zone (above|below) the wafer", re.IGNORECASE)
+_ONE_SIDE = re.compile(r"confined to one side", re.IGNORECASE)
+_RATE_ZONE = {"inner": "center", "middle": "middle", "outer": "edge"}
 _ZONE_EXTRA_WORDS = {"center": ("inner",), "middle": (), "edge": ("outer", "rim")}
 
 
@@ -169,8 +177,23 @@ def consistency_answer(question: str, reading: Reading) -> str:
     """Check the question's premise against the specialist's own reading; "No" when it cannot parse it."""
     geom, rubric = reading.geom, reading.rubric
     spatial, morphology = spatial_sentence(rubric), morphology_sentence(rubric)
-    share = geom.fail_ratio * 100
+    share, isolated, groups = numeric_values(geom)
     detail = f"About {share:.0f}% of the dies fail."
+    if m := _ISOLATED.search(question):
+        more = m.group(1).lower() == "more"
+        return _verdict(isolated > float(m.group(2)) if more else isolated < float(m.group(2)),
+                        f"About {isolated:.0f}% of the failing dies are isolated.", morphology)
+    if m := _GROUPS.search(question):
+        more = m.group(1).lower() == "more"
+        return _verdict(groups > int(m.group(2)) if more else groups < int(m.group(2)),
+                        f"They form {groups:.0f} separate groups.", morphology)
+    if m := _ZONE_RATE.search(question):
+        rate = geom.zone_fail_ratio[_RATE_ZONE[m.group(1).lower()]]
+        return _verdict(rate > geom.fail_ratio if m.group(2).lower() == "above" else rate < geom.fail_ratio, "",
+                        spatial)
+    if _ONE_SIDE.search(question):
+        one_sided = set(rubric.spatial.distribution.split(", ")) <= {"localized", "linear"}
+        return _verdict(one_sided and bool(rubric.spatial.clock_positions), "", spatial)
     if m := _MORE_THAN.search(question):
         return _verdict(share > float(m.group(2)), detail, morphology)
     if m := _LESS_THAN.search(question):
