@@ -10,7 +10,7 @@ from typing import Callable
 
 from ...tasks.bench.schema import FactSheet, Rubric, VQAItem
 from ...tasks.geometry.measure import ZONES
-from ...tasks.synth.facts import TEXTURE
+from ...tasks.synth.facts import TEXTURE_KEY
 from ..scoring.truth import DENSITY_ORDER
 from ..scoring.answers import scored_answer
 from ...tasks.maps.wafer import WaferMap
@@ -43,7 +43,6 @@ def _row(answer: PanelAnswer, item: PanelItem, score: float | None, reason: str 
 #: the place words of an older rubric's spatial must-avoid list, by zone
 _AVOID_ZONES = {"center": "center", "centre": "center", "mid-radius": "middle", "middle": "middle", "edge": "edge",
                 "periphery": "edge", "rim": "edge"}
-_TEXTURE_OF = {phrase: key for key, phrase in TEXTURE.items()}
 
 
 def as_graded(rubric: Rubric, measured: FactSheet) -> FactSheet:
@@ -58,7 +57,7 @@ def as_graded(rubric: Rubric, measured: FactSheet) -> FactSheet:
         [z for z in measured.avoid_zones if z not in zones],
         "clocks": list(rubric.spatial.clock_positions),
         "density": rubric.morphology.density if rubric.morphology.density in DENSITY_ORDER else measured.density,
-        "texture": _TEXTURE_OF.get(rubric.morphology.texture_description, measured.texture)})
+        "texture": TEXTURE_KEY.get(rubric.morphology.texture_description, measured.texture)})
 
 
 def panel_scorer(panel: Panel, constants: RuleConstants | None = None) -> RuleScorer:

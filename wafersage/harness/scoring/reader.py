@@ -15,7 +15,7 @@ never credited and never a contradiction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from .lexicon import lexicon
@@ -56,7 +56,7 @@ def _background_after(text: str, end: int) -> bool:
     words = []
     stop = text.find("|", end)
     for word in text[end:stop if stop >= 0 else None].split():
-        if word in ("|", "and", "or") or word in _BREAK_WORDS:  # up to the next statement
+        if word in ("and", "or") or word in _BREAK_WORDS:  # up to the next statement
             break
         words.append(word)
     return bool(_BACKGROUND.search(" ".join(words) + " "))
@@ -69,7 +69,7 @@ def _sparse_places(text: str, claims: list[Claim]) -> list[Claim]:
     for c in claims:
         if c.slot == "zone" and [w for w in text[c.end:c.end + 60].split()[:6] if w not in skip][:1] in (
                 ["sparse"], ["sparsely"]):
-            c = Claim(c.slot, c.value, c.negated, c.start, c.end, True, c.implied)
+            c = replace(c, background=True)
         out.append(c)
     return out
 
@@ -92,7 +92,7 @@ def _edge_clusters(text: str, spans: list[tuple[int, int, bool]], claims: list[C
             clause = _clause_of(spans, c.start)
             if any(o.slot == "zone" and o.value == "edge" and o.said and clause[0] <= o.start < clause[1]
                    for o in claims):
-                c = Claim(c.slot, "Edge-Loc", c.negated, c.start, c.end, c.background, c.implied)
+                c = replace(c, value="Edge-Loc")
         out.append(c)
     return out
 
@@ -213,13 +213,13 @@ def _propagate(text: str, claims: list[Claim]) -> list[Claim]:
         gap = text[prev.start:cur.start].split()[1:]
         if prev.negated != cur.negated and len(gap) <= 4 and all(w in _LIST_WORDS for w in gap):
             if prev.negated:
-                out[i] = Claim(cur.slot, cur.value, True, cur.start, cur.end, cur.background, cur.implied)
+                out[i] = replace(cur, negated=True)
     for i in range(len(out) - 2, -1, -1):  # "the center and middle zones are clean": back from the negated one
         nxt, cur = out[i + 1], out[i]
         gap = text[cur.start:nxt.start].split()[1:]
         if nxt.negated and not cur.negated and len(gap) <= 3 and all(w in _LIST_WORDS for w in gap) \
                 and _negated_after(text[nxt.end:nxt.end + 80]):
-            out[i] = Claim(cur.slot, cur.value, True, cur.start, cur.end, cur.background, cur.implied)
+            out[i] = replace(cur, negated=True)
     return out
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .explanation import Explanation
-from .reader import Reading
-from .truth import (BACKGROUND_TYPES, CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, PATTERN_ZONES, SlotTruth,
-                    WaferTruth, clock_distance)
+from .reader import Claim, Reading
+from .truth import (CLOCK_DIRECTION_CREDIT, CLOCK_NEAR, DIRECTION_HOURS, PATTERN_ZONES, SlotTruth, WaferTruth,
+                    clock_distance)
 
 #: slots where a value that fits no component is an extra (hedging); density and texture have partial credit
 EXTRA_SLOTS = ("zone", "extent", "shape")
@@ -39,11 +39,11 @@ class SlotResult:
 
 
 def _stated_claims(reading: Reading, slot: str, noise_is_pattern: bool = False,
-                   aside: list | None = None) -> list[tuple[str, bool]]:
+                   aside: frozenset[Claim] = frozenset()) -> list[tuple[str, bool]]:
     """(value, only implied by a pattern name) of each statement of ``slot`` (for a place or a shape, not those
     about background noise: "a few isolated dies in the center", unless ``noise_is_pattern``: a Random or normal
     wafer's scatter is what it shows; nor those in ``aside``)."""
-    claims = [c for c in reading.claims if c.slot == slot and c.said and c not in (aside or ())]
+    claims = [c for c in reading.claims if c.slot == slot and c.said and c not in aside]
     out = [(c.value, c.implied) for c in (claims if noise_is_pattern else _foreground(claims))]
     if slot == "extent" and not any(not implied for _, implied in out):
         out += [(IMPLIED_EXTENT[v], implied) for v, implied in _stated_claims(reading, "shape", noise_is_pattern)
@@ -77,9 +77,10 @@ def _hours(reading: Reading) -> list[int]:
     return [int(h) for h in reading.said("clock")]
 
 
-def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[list[float], list[float], list[str]]:
+def _component_sats(slot: str, reading: Reading, truth: WaferTruth,
+                    aside: frozenset[Claim]) -> tuple[list[float], list[float], list[str]]:
     """Per component of ``slot``: the satisfaction (0–1, times the precision of what the answer states for the
-    slot), its weight and a label for the explanation."""
+    slot, leaving out the statements ``aside``), its weight and a label for the explanation."""
     if slot == "clock":
         hours, directions = _hours(reading), reading.said("clock_direction")
         sats = []
@@ -96,8 +97,7 @@ def _component_sats(slot: str, reading: Reading, truth: WaferTruth) -> tuple[lis
                 else 0.0 for p in patterns]
         return sats, _equal(sats), [f"process: cause of {p}" for p in patterns]
     spec: SlotTruth = truth.slots[slot]
-    claims = _stated_claims(reading, slot, truth.types <= BACKGROUND_TYPES,
-                            [c for c in reading.claims if slot == c.slot == "density" and _about_a_clean_zone(reading, c, truth)])
+    claims = _stated_claims(reading, slot, truth.noise_is_pattern, aside)
     explicit = {v for v, implied in claims if not implied}
     stated = list(dict.fromkeys(v for v, _ in claims))
     sats = []
@@ -143,14 +143,14 @@ def _known(slot: str, truth: WaferTruth) -> bool:
     return truth.slots[slot].known
 
 
-def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...],
-                    asked: tuple[str, ...]) -> tuple[list[str], list[str], list[str]]:
+def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...], asked: tuple[str, ...],
+                    aside: frozenset[Claim]) -> tuple[list[str], list[str], list[str]]:
     """(contradictions, hedges, phrases): a wrong value stated beside a true one of the same slot is a hedge; a
-    statement about background noise, or a density or texture the question did not ask for, is neither."""
+    statement about background noise (or ``aside``), or a density or texture the question did not ask for, is
+    neither."""
     found, hedges, phrases = [], [], []
-    noise_is_pattern = truth.types <= BACKGROUND_TYPES
-    said_claims = [c for c in reading.claims if c.said and not c.implied and (noise_is_pattern or not c.background)
-                   and not (c.slot == "density" and _about_a_clean_zone(reading, c, truth))]
+    said_claims = [c for c in reading.claims if c.said and not c.implied and c not in aside
+                   and (truth.noise_is_pattern or not c.background)]
     for slot in judged:
         if slot == "clock" and truth.clocks and "Scratch" not in truth.types:  # a scratch runs any way
             for claim in (c for c in said_claims if c.slot == "clock"):
@@ -187,12 +187,16 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
     return found, hedges, phrases
 
 
-def _about_a_clean_zone(reading: Reading, claim, truth: WaferTruth) -> bool:
-    """Whether ``claim`` shares its clause with a zone the wafer leaves clean ("while the centre is sparse")."""
+def _beside_clean_zones(reading: Reading, truth: WaferTruth) -> frozenset[Claim]:
+    """Density statements sharing a clause with a zone the wafer leaves clean ("while the centre is sparse"): about
+    that zone's background, not the pattern."""
     clean = truth.slots["zone"].contradicting
-    start, end = next(((a, b) for a, b, _ in reading.spans if a <= claim.start < b), (0, 0))
-    return bool(clean) and any(c.slot == "zone" and c.value in clean and start <= c.start < end
-                               for c in reading.claims)
+
+    def clause(pos: int) -> int:
+        return next((a for a, b, _ in reading.spans if a <= pos < b), -1)
+
+    zones = {clause(c.start) for c in reading.claims if c.slot == "zone" and c.value in clean}
+    return frozenset(c for c in reading.claims if c.slot == "density" and zones and clause(c.start) in zones)
 
 
 def _extras(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]) -> list[str]:
@@ -220,14 +224,15 @@ def slot_results(reading: Reading, truth: WaferTruth, focus: tuple[str, ...], fa
     contradictions and extras over the ``judged`` slots."""
     asked = tuple(s for s in focus if _known(s, truth)) or tuple(s for s in fallback if _known(s, truth))
     best, mean, matched, partial, missed = [], [], [], [], []
+    aside = _beside_clean_zones(reading, truth)
     for slot in asked:
-        sats, weights, labels = _component_sats(slot, reading, truth)
+        sats, weights, labels = _component_sats(slot, reading, truth, aside)
         top = max(weights, default=1.0)
         best.append(max((s * w / top for s, w in zip(sats, weights)), default=0.0))
         mean.append(sum(s * w for s, w in zip(sats, weights)))
         for sat, label in zip(sats, labels):
             (matched if sat >= 1.0 else partial if sat > 0 else missed).append(label)
-    contradictions, hedges, bad_phrases = _contradictions(reading, truth, judged, asked)
+    contradictions, hedges, bad_phrases = _contradictions(reading, truth, judged, asked, aside)
     extras = _extras(reading, truth, judged)
     good = [reading.text[c.start:c.end].strip() for c in reading.claims if c.said and c.slot in asked + ("clock_direction",)]
     explanation = Explanation(matched=matched, partial=partial, contradicted=contradictions, hedged=hedges,

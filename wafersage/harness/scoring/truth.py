@@ -97,6 +97,11 @@ class WaferTruth:
     pattern_equipment: dict[str, frozenset[str]]  # per pattern: its equipment categories (the process slot)
     avoid_phrases: tuple[str, ...]  # root-cause must-avoid phrases that are not equipment categories
 
+    @property
+    def noise_is_pattern(self) -> bool:
+        """A Random or normal wafer: its scatter is what it shows, not background."""
+        return self.types <= BACKGROUND_TYPES
+
     def contradicting_types(self, named: frozenset[str]) -> list[str]:
         """Types named that the wafer does not have (background scatter and shared wording excepted)."""
         allowed = set(self.types) | BACKGROUND_TYPES

@@ -170,14 +170,15 @@ def _primary(types: tuple[str, ...], geom: Geometry) -> str:
     return types[0]
 
 
-_TEXTURE_KEY = {phrase: key for key, phrase in TEXTURE.items()}
+#: a texture description back to its key (rubrics state the description)
+TEXTURE_KEY = {phrase: key for key, phrase in TEXTURE.items()}
 
 
 def fact_sheet(facts: WaferFacts) -> FactSheet:
     """The structured facts the scorer grades against (stored in the rubric)."""
     return FactSheet.model_construct(
         types=list(facts.types), zones=list(facts.zones), avoid_zones=list(facts.avoid_zones),
-        clocks=list(facts.clocks), density=facts.density, texture=_TEXTURE_KEY[facts.texture],
+        clocks=list(facts.clocks), density=facts.density, texture=TEXTURE_KEY[facts.texture],
         fail_ratio=round(float(facts.fail_ratio), 4), zone_rates=dict(zip(ZONES, facts.zone_rates)))
 
 
