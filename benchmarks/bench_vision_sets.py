@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_vision_sets.py [--panel benchmarks/panels/panel_v]
 
 For each source of answers: the judge's mean grade and the rule score's mean (each with a wafer-bootstrap 95% CI),
-the judge mean as a share of the ``sighted`` source's, and the rule mean as a share of the oracle's (the reference
-answers, scored by the same rule scorer). Then the targets of the "benchmark that needs the image" issue: the
+the judge mean as a share of the ``sighted`` source's (and of the graded ``oracle`` source's, where the panel has
+one: ``benchmarks/panels/panel_g``), and the rule mean as a share of the oracle's (the reference answers, scored by
+the same rule scorer). Then the targets of the "benchmark that needs the image" issue: the
 one-question-at-a-time blind set (``blind_one``) at most 35% of the sighted set by the judge and at most 15% of the
 oracle by the rule score; the set that saw all of a wafer's questions at once (``blind_all``) at most 1.2x the
 one-at-a-time set by the judge.
@@ -12,7 +13,10 @@ one-at-a-time set by the judge.
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +27,29 @@ from wafersage.harness.scoring.answers import scored_answer
 from wafersage.harness.scoring.stats import format_estimate, mean_ci
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def by_category(panel, scorer) -> Table:
+    """Per question category and source: the judge's mean and the rule score's mean, each as a share of its mean
+    for the references (the judge's when the panel grades an ``oracle`` source, else 10)."""
+    scores: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for a in panel.answers:
+        item = panel.items[a.item_id]
+        rule = scorer.score(as_vqa_item(item), scored_answer(a.answer)).score
+        scores[item.category, a.source].append((a.judge.score, rule))
+    categories = sorted({c for c, _ in scores})
+    table = Table(title="per category: judge / rule mean as a share of the references' (the graded oracle's, else 10)")
+    table.add_column("answers")
+    for category in categories:
+        table.add_column(category)
+    for source in panel.sources:
+        cells = []
+        for category in categories:
+            pairs = np.array(scores[category, source])
+            ref = np.array(scores.get((category, "oracle"), [(10.0, 10.0)]))
+            cells.append(f"{pairs[:, 0].mean() / ref[:, 0].mean():.0%} / {pairs[:, 1].mean() / ref[:, 1].mean():.0%}")
+        table.add_row(source, *cells)
+    return table
 
 
 def main() -> None:
@@ -40,17 +67,20 @@ def main() -> None:
         judge[source] = mean_ci([a.judge.score for a in answers], wafers)
         rule[source] = mean_ci([scorer.score(as_vqa_item(panel.items[a.item_id]), scored_answer(a.answer)).score
                                 for a in answers], wafers)
-    sighted = judge.get("sighted")
+    sighted, graded_oracle = judge.get("sighted"), judge.get("oracle")
+    share = lambda value, of: f"{value / of.value:.0%}" if of else "-"
     table = Table(title=f"{args.panel.name}: {len(panel.items)} items of {len(panel.wafers)} wafers")
-    for column in ("answers", "n", "judge mean", "share of sighted (judge)", "rule mean", "share of oracle (rule)"):
+    for column in ("answers", "n", "judge mean", "share of sighted (judge)", "share of oracle (judge)", "rule mean",
+                   "share of oracle (rule)"):
         table.add_column(column)
-    table.add_row("oracle (references)", str(oracle.n), "", "", format_estimate(oracle), "100%")
+    table.add_row("oracle (references)", str(oracle.n), "", "", "", format_estimate(oracle), "100%")
     for source in panel.sources:
-        table.add_row(source, str(judge[source].n), format_estimate(judge[source]),
-                      f"{judge[source].value / sighted.value:.0%}" if sighted else "-", format_estimate(rule[source]),
-                      f"{rule[source].value / oracle.value:.0%}")
+        table.add_row(source, str(judge[source].n), format_estimate(judge[source]), share(judge[source].value, sighted),
+                      share(judge[source].value, graded_oracle), format_estimate(rule[source]),
+                      share(rule[source].value, oracle))
     console = Console(width=150)
     console.print(table)
+    console.print(by_category(panel, scorer))
     if sighted and "blind_one" in judge:
         one = judge["blind_one"].value
         console.print(f"blind_one / sighted (judge): {one / sighted.value:.0%} (target <= 35%); "

@@ -8,10 +8,15 @@ Three steps, each a subcommand; answerers and graders see only what the scratch 
         S/blind_all_A, S/blind_all_B: each wafer's questions together, no image;
         S.key.json (beside S, never inside it): which question id is which item.
     python benchmarks/panels/make_panel.py prompts --bench B --scratch S --runs R... --out P --graders 5
-        reads S/*/answers.jsonl (``{"qid", "answer"}``) and each run folder's answers (baselines), writes the panel
+        reads S/*/answers.jsonl (``{"qid", "answer"}``), each run folder's answers (baselines) and any --answers
+        files (``{"item_id", "source", "answer"}``, e.g. from ``adversaries``), writes the panel
         P (items, maps, labels, images; answers without grades) and the rendered judge prompts, shuffled across
         sources under opaque ids, split over P.grading/grader_K (and a random 160 for a second grader; the key to
         the ids in P.grading.key.json, beside the graders' folders);
+    python benchmarks/panels/make_panel.py adversaries --bench B --like P0 --out A.jsonl
+        the answers of the oracle (the references), ``blind-prior`` and the fitted blind adversaries of
+        ``bench_gaming.py`` (fitted on the train split of the same config built with ``--other-seed``) to the items of
+        the panel P0, one ``{"item_id", "source", "answer"}`` per line, for ``prompts --answers``;
     python benchmarks/panels/make_panel.py grades --panel P
         reads P.grading/grader_*/grades.jsonl (``{"id", "score", "spatial", "morphology", "root_cause",
         "rationale"}``) and writes P/answers.jsonl with each answer's grade and P/grades_second.jsonl.
@@ -22,14 +27,19 @@ import argparse
 import json
 import random
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from wafersage.harness.run.folder import load_run
+from wafersage.harness.scoring.gaming import FITTED_STRATEGIES
+from wafersage.harness.scoring.rules import RuleScorer
 from wafersage.harness.run.messages import SYSTEM_PROMPT
 from wafersage.harness.scoring.judging.judge import render_prompt
+from wafersage.models.blind import BlindPrior
 from wafersage.tasks.bench.folder import Benchmark
+from wafersage.tasks.synth.build import SynthConfig, build_benchmark
 
 SIGHTED = """You are answering questions about wafer maps, as a vision-language model would. Each line of
 questions.jsonl has a question id, the image it is about (a PNG in this folder) and the question. Look at the image
@@ -101,11 +111,16 @@ def scratch(args: argparse.Namespace) -> None:
 
 def prompts(args: argparse.Namespace) -> None:
     bench = Benchmark.load(args.bench)
-    key = json.loads(Path(f"{args.scratch}.key.json").read_text())
     answers: list[dict] = []
-    for path in sorted(args.scratch.glob("*/answers.jsonl")):
-        source = path.parent.name.rsplit("_", 1)[0]
-        answers += [{"item_id": key[r["qid"]], "source": source, "answer": str(r["answer"])} for r in _read_jsonl(path)]
+    if args.scratch:
+        key = json.loads(Path(f"{args.scratch}.key.json").read_text())
+        for path in sorted(args.scratch.glob("*/answers.jsonl")):
+            source = path.parent.name.rsplit("_", 1)[0]
+            answers += [{"item_id": key[r["qid"]], "source": source, "answer": str(r["answer"])}
+                        for r in _read_jsonl(path)]
+    for path in args.answers:
+        answers += [{"item_id": r["item_id"], "source": r["source"], "answer": str(r["answer"])}
+                    for r in _read_jsonl(path)]
     wanted = {a["item_id"] for a in answers}
     for run in args.runs:
         loaded = load_run(run)
@@ -145,6 +160,26 @@ def prompts(args: argparse.Namespace) -> None:
     print(f"{len(answers)} answers of {len(items)} items -> {out}; prompts in {grading}")
 
 
+def adversaries(args: argparse.Namespace) -> None:
+    bench = Benchmark.load(args.bench)
+    by_id = {it.id: it for it in bench.items()}
+    items = [by_id[r["id"]] for r in _read_jsonl(args.like / "items.jsonl")]
+    config = SynthConfig.from_yaml(args.config).model_copy(update={"seed": args.other_seed})
+    prior = BlindPrior(bench.items("train"))
+    rows = [{"item_id": it.id, "source": "oracle", "answer": it.answer} for it in items]
+    rows += [{"item_id": it.id, "source": "blind-prior", "answer": prior(it.category, it.question)} for it in items]
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Benchmark.load(build_benchmark(config, Path(tmp) / "other", progress=False))
+        scorer = RuleScorer({**bench.rubrics, **other.rubrics})
+        for name, fit in FITTED_STRATEGIES.items():
+            strategy = fit(other.items("train"), scorer)
+            rows += [{"item_id": it.id, "source": name, "answer": strategy(it, scorer.rubric_for(it), scorer, rng)}
+                     for it in items]
+    _write_jsonl(args.out, rows)
+    print(f"{len(rows)} answers to {len(items)} items -> {args.out}")
+
+
 def grades(args: argparse.Namespace) -> None:
     grading = Path(f"{args.panel}.grading")
     opaque = json.loads(Path(f"{grading}.key.json").read_text())
@@ -177,15 +212,22 @@ def main() -> None:
     one.add_argument("--out", type=Path, required=True)
     two = sub.add_parser("prompts")
     two.add_argument("--bench", type=Path, required=True)
-    two.add_argument("--scratch", type=Path, required=True)
+    two.add_argument("--scratch", type=Path, help="scratch folder of the answerers (from 'scratch')")
+    two.add_argument("--answers", type=Path, nargs="*", default=[], help="answer files, e.g. from 'adversaries'")
     two.add_argument("--runs", type=Path, nargs="*", default=[])
     two.add_argument("--graders", type=int, default=5)
     two.add_argument("--seed", type=int, default=1)
     two.add_argument("--out", type=Path, required=True)
+    adv = sub.add_parser("adversaries")
+    adv.add_argument("--bench", type=Path, required=True)
+    adv.add_argument("--like", type=Path, required=True, help="the panel whose items to answer")
+    adv.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[2] / "configs/synth/demo.yaml")
+    adv.add_argument("--other-seed", type=int, default=1000)
+    adv.add_argument("--out", type=Path, required=True)
     three = sub.add_parser("grades")
     three.add_argument("--panel", type=Path, required=True)
     args = parser.parse_args()
-    {"scratch": scratch, "prompts": prompts, "grades": grades}[args.command](args)
+    {"scratch": scratch, "prompts": prompts, "adversaries": adversaries, "grades": grades}[args.command](args)
 
 
 if __name__ == "__main__":
