@@ -4,6 +4,7 @@ Imports ``harness.run``."""
 
 #: Version of the scorer, recorded in every ``summary.json`` and item score. Bump it with any change to the scorer
 #: (rules, reader, lexicon, truth, answer parsing) that can change a score: ``wafersage compare`` and ``report``
-#: refuse runs scored with different versions and name the command that rescores them. "2": facts, not phrasing; "2.1": scatter over the whole wafer
-#: states a normal or Random wafer, descriptive type phrases state their shape.
-SCORER_VERSION = "2.1"
+#: #: refuse runs scored with different versions and name the command that rescores them. "2": facts, not phrasing;
+#: "2.1": scatter over the whole wafer states a normal or Random wafer, descriptive type phrases state their shape;
+#: "2.2": one of a mixture's values earns its share of the failures, no floor (``partial_floor`` 0).
+SCORER_VERSION = "2.2"

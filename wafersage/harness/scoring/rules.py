@@ -9,8 +9,9 @@ the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
 * **yes/no** (consistency) items: the verdict decides: right scores ``max(VERDICT_FLOOR, 1 − κ·n_c)``, wrong or
   missing scores 0, where ``n_c`` counts the explanation's statements that contradict the wafer;
 * **descriptive** items: for each asked slot the wafer has a truth for, a credit from the components stated
-  (one component of ``n`` earns ``floor·s_max + (1 − floor)·mean``: stating one of two zones is partial, both is
-  full; see :mod:`.truth` for tolerances), averaged over the slots; then
+  (``floor·s_max + (1 − floor)·mean`` over the components, weighted by their share of the failures; with the default
+  floor 0, stating one of two equal zones earns half, both earn all, as graders give it; see :mod:`.truth` for
+  tolerances), averaged over the slots; then
   ``D = credit · max(0, 1 − κ·n_c) · max(0, 1 − γ·max(0, n_extra − allowance))``.
   A slot the wafer has no truth for (a clock question about a ring) falls back to the dimension's other slots.
 
@@ -53,7 +54,8 @@ class RuleConstants(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     partial_floor: float = Field(
-        0.3, ge=0, le=1, description="share of a slot's credit that stating one of its several true values earns")
+        0.0, ge=0, le=1, description="share of a slot's credit that stating one of its several true values earns "
+                                     "at least (0: the stated values' share of the failures)")
     contradiction_penalty: float = Field(
         0.35, ge=0, le=1, description="kappa: the score shrinks by this per statement contradicting the wafer")
     extra_penalty: float = Field(
