@@ -148,8 +148,16 @@ def test_a_question_is_scored_on_what_it_asks(scorer):
 def test_yes_no_items_score_the_verdict_first(scorer):
     check = item("ring", "consistency", "Do the failures occur all around the wafer rather than on one side?",
                  dimension="spatial", expected_yes=True)
-    assert score(scorer, check, "Yes.").score == pytest.approx(10.0)
-    assert score(scorer, check, "Yes. A continuous ring around the entire circumference.").score == pytest.approx(10.0)
+    bare = score(scorer, check, "Yes.")
+    assert bare.score == pytest.approx(8.0) and not bare.explanation.matched  # right, but nothing backs it
+    backed = score(scorer, check, "Yes. A continuous ring around the entire circumference.")
+    assert backed.score == pytest.approx(10.0) and "extent: symmetric" in backed.explanation.matched
+    inner = item("ring", "consistency", "Is the failure rate in the inner radial zone above the wafer's average?",
+                 dimension="spatial", expected_yes=False)
+    denied = score(scorer, inner, "No. The center is clean; the failures sit at the rim.")
+    assert denied.score == pytest.approx(10.0) and "zone: not center" in denied.explanation.matched
+    assert score(scorer, inner, "No. The center is clean.").score == pytest.approx(10.0)  # a true absence backs it
+    assert score(scorer, inner, "No. The edge is clean.").score == pytest.approx(8.0)  # a false absence backs nothing
     assert score(scorer, check, "No, they are confined to one side.").score == 0.0
     contradicting = score(scorer, check, "Yes, mostly in the middle zone.")  # right verdict, wrong explanation
     assert 0.0 < contradicting.score < 10.0 and "zone: middle" in contradicting.explanation.contradicted

@@ -6,5 +6,6 @@ Imports ``harness.run``."""
 #: (rules, reader, lexicon, truth, answer parsing) that can change a score: ``wafersage compare`` and ``report``
 #: #: refuse runs scored with different versions and name the command that rescores them. "2": facts, not phrasing;
 #: "2.1": scatter over the whole wafer states a normal or Random wafer, descriptive type phrases state their shape;
-#: "2.2": one of a mixture's values earns its share of the failures, no floor (``partial_floor`` 0).
-SCORER_VERSION = "2.2"
+#: "2.2": one of a mixture's values earns its share of the failures, no floor (``partial_floor`` 0); "2.3": a right
+#: yes/no verdict that no true fact backs earns 8, not 10.
+SCORER_VERSION = "2.3"

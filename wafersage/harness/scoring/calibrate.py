@@ -77,6 +77,7 @@ class FeatureTable:
         self.echo = np.array([f.echo_similarity for f in features])
         self.empty = np.array([f.empty for f in features])
         self.fixed = np.array([0.0 if f.metric == "facts" else f.fixed_score for f in features])
+        self.verdict_share = np.array([f.verdict_share for f in features])
 
     def __len__(self) -> int:
         return len(self.metric)
@@ -90,7 +91,8 @@ class FeatureTable:
         stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * np.maximum(0, self.n_extra[rows] - c.extra_allowance))
         facts = np.where(self.empty[rows], 0.0, credit * contradicted * stuffing)
         metric = self.metric[rows]
-        d = np.where(metric == 0, facts, np.where(metric == 2, self.fixed[rows] * np.maximum(VERDICT_FLOOR, contradicted), self.fixed[rows]))
+        verdict = self.fixed[rows] * np.maximum(VERDICT_FLOOR, np.minimum(self.verdict_share[rows], contradicted))
+        d = np.where(metric == 0, facts, np.where(metric == 2, verdict, self.fixed[rows]))
         return np.where(self.echo[rows] >= c.echo_threshold, 0.0, d)
 
     def scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -102,7 +104,7 @@ class FeatureTable:
         cols = [np.where(self.n_slots > 0, self.best.sum(1) / np.maximum(self.n_slots, 1), 0.0),
                 np.where(self.n_slots > 0, self.mean.sum(1) / np.maximum(self.n_slots, 1), 0.0),
                 self.best.min(1, initial=1.0, where=self.best > 0), self.n_slots]
-        cols += [self.n_extra, self.n_contra, self.echo, self.fixed, self.empty.astype(float)]
+        cols += [self.n_extra, self.n_contra, self.echo, self.fixed, self.verdict_share, self.empty.astype(float)]
         cols += [(self.dim == d).astype(float) for d in range(len(DIMENSIONS))]
         cols += [(self.metric == m).astype(float) for m in (1, 2)]
         return np.column_stack(cols).astype(float)

@@ -6,8 +6,10 @@ the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
 
 * **defect type** items: precision × recall of the types named (not negated) against the labels; naming more than
   :data:`MAX_TYPES` types scores 0;
-* **yes/no** (consistency) items: the verdict decides: right scores ``max(VERDICT_FLOOR, 1 − κ·n_c)``, wrong or
-  missing scores 0, where ``n_c`` counts the explanation's statements that contradict the wafer;
+* **yes/no** (consistency) items: the verdict decides: wrong or missing scores 0; right scores
+  ``max(VERDICT_FLOOR, min(BARE_VERDICT + (1 − BARE_VERDICT)·support, 1 − κ·n_c))``: ``support`` (0–1) is how well
+  the explanation states a true fact of the item's dimension (a bare "Yes." earns ``BARE_VERDICT``, as graders give
+  it) and ``n_c`` counts the explanation's statements that contradict the wafer; the lack of either caps the score;
 * **descriptive** items: for each asked slot the wafer has a truth for, a credit from the components stated
   (``floor·s_max + (1 − floor)·mean`` over the components, weighted by their share of the failures; with the default
   floor 0, stating one of two equal zones earns half, both earn all, as graders give it; see :mod:`.truth` for
@@ -38,7 +40,7 @@ from .explanation import Explanation
 from .focus import DIMENSION_SLOTS, JUDGED_SLOTS, focus_of
 from .matching import normalise, similarity, type_match
 from .reader import Reading, read
-from .slots import slot_results
+from .slots import slot_results, verdict_support
 from .truth import WaferTruth, wafer_truth
 
 #: the most defect types one wafer carries (MixedWM38's four-type mixtures); naming more is stuffing
@@ -47,6 +49,8 @@ MAX_TYPES = 4
 HEDGE_WEIGHT = 0.5
 #: a yes/no answer with the right verdict keeps this share of the score however wrong its explanation
 VERDICT_FLOOR = 0.5
+#: a yes/no answer with the right verdict and no true fact of its dimension to back it earns this share
+BARE_VERDICT = 0.8
 
 
 class RuleConstants(BaseModel):
@@ -119,7 +123,13 @@ class Features:
     labels: frozenset[str] = frozenset()
     verdict: bool | None = None
     expected_yes: bool | None = None
+    support: float = 0.0  # yes/no: how well the explanation states a true fact of the dimension (0–1)
     explanation: Explanation = field(default_factory=Explanation)
+
+    @property
+    def verdict_share(self) -> float:
+        """The share of a right yes/no verdict's score its explanation's support gives, before contradictions."""
+        return BARE_VERDICT + (1.0 - BARE_VERDICT) * self.support
 
     @property
     def fixed_score(self) -> float:
@@ -203,9 +213,11 @@ class RuleScorer:
         dimension = item.dimension if item.dimension in DIMENSION_SLOTS else "spatial"
         if item.category == "consistency":
             result = slot_results(reading, truth, (), (), JUDGED_SLOTS[dimension])
+            support, backing = verdict_support(reading, truth, JUDGED_SLOTS[dimension])
             return Features("yes_no", dimension, reading.empty, echo, contradictions=result.contradictions,
                             hedges=result.hedges, verdict=reading.verdict, expected_yes=item.expected_yes,
-                            explanation=result.explanation)
+                            support=support,
+                            explanation=result.explanation.model_copy(update={"matched": backing}))
         focus = focus_of(item.category, item.question, item.focus)
         focus = tuple(s for s in focus if s in DIMENSION_SLOTS[dimension]) or DIMENSION_SLOTS[dimension]
         result = slot_results(reading, truth, focus, DIMENSION_SLOTS[dimension], JUDGED_SLOTS[dimension])
@@ -246,7 +258,7 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
         if features.verdict is None:
             flags.append("no_verdict")
         correct = features.verdict is not None and features.verdict == features.expected_yes
-        value = max(VERDICT_FLOOR, contradicted) if correct and not echo else 0.0
+        value = max(VERDICT_FLOOR, min(features.verdict_share, contradicted)) if correct and not echo else 0.0
         return RuleScore(metric="yes_no", score=10.0 * value, verdict=features.verdict, correct=correct,
                          explanation=features.explanation, flags=flags)
     credits = [slot_credit(b, m, constants.partial_floor) for b, m in zip(features.slot_best, features.slot_mean)]

@@ -180,11 +180,36 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
                 phrases.append(phrase)
     for t in truth.contradicting_types(reading.pattern_names):
         found.append(f"type: {t}")
-    if reading.shares and truth.fail_ratio > 0:
-        for share in reading.shares:
-            if abs(share - truth.fail_ratio) > max(SHARE_TOLERANCE_ABS, SHARE_TOLERANCE_REL * truth.fail_ratio):
-                found.append(f"fail share: {100 * share:g}% (true {100 * truth.fail_ratio:.0f}%)")
+    if truth.fail_ratio > 0:
+        found += [f"fail share: {100 * share:g}% (true {100 * truth.fail_ratio:.0f}%)"
+                  for share in reading.shares if not _share_fits(share, truth)]
     return found, hedges, phrases
+
+
+def _share_fits(share: float, truth: WaferTruth) -> bool:
+    return abs(share - truth.fail_ratio) <= max(SHARE_TOLERANCE_ABS, SHARE_TOLERANCE_REL * truth.fail_ratio)
+
+
+def verdict_support(reading: Reading, truth: WaferTruth, slots: tuple[str, ...]) -> tuple[float, list[str]]:
+    """How well a yes/no answer's explanation backs its verdict: the best satisfaction (0–1) of any component of
+    ``slots`` the wafer has a truth for (a failing share stated within tolerance, or a value the wafer contradicts
+    stated as absent, "the outer zone is clean", counts fully), and the facts it states rightly."""
+    aside = _beside_clean_zones(reading, truth)
+    best, matched = 0.0, []
+    for slot in (s for s in slots if _known(s, truth)):
+        sats, weights, labels = _component_sats(slot, reading, truth, aside)
+        best = max([best, *sats])
+        matched += [label for sat, label in zip(sats, labels) if sat >= 1.0]
+        if slot in truth.slots:
+            denied = sorted({c.value for c in reading.claims if c.slot == slot and c.negated}
+                            & truth.slots[slot].contradicting)
+            best = 1.0 if denied else best
+            matched += [f"{slot}: not {value}" for value in denied]
+    fitting = [share for share in reading.shares if truth.fail_ratio > 0 and _share_fits(share, truth)]
+    if fitting:
+        best = 1.0
+        matched.append(f"fail share: {100 * fitting[0]:g}%")
+    return best, matched
 
 
 def _beside_clean_zones(reading: Reading, truth: WaferTruth) -> frozenset[Claim]:
