@@ -9,6 +9,7 @@ similarity.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -54,8 +55,10 @@ TYPE_ORDER = sorted(
 _YES_NO_RE = re.compile(r"(?<![a-z0-9])(yes|no)(?![a-z0-9])")
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
-    """Lower case, American spelling, alphanumeric words separated by single spaces, padded with spaces."""
+    """Lower case, American spelling, alphanumeric words separated by single spaces, padded with spaces (cached by
+    text: the reader and the echo check normalise the same answer)."""
     lowered = SPELLING_RE.sub(lambda m: SPELLING[m.group(1)], text.lower())
     marked = _SENTENCE_END.sub(lambda m: " | " if m.group(0) != "|" else " ", lowered)
     joined = " ".join(_NON_ALNUM.sub(" ", marked).split())
