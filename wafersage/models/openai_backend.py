@@ -242,7 +242,7 @@ class OpenAIModel:
         """Attempts until a completion or a final error; ``latency_s`` runs from the first attempt's start (after
         the budgets and a free endpoint slot) to the parsed answer, retries included."""
         pool, attempts = self.pool, self.options.max_retries + 1
-        failovers = len(pool.endpoints) - 1  # re-sends after a connection failure that count no attempt
+        failovers = len(pool.endpoints) - 1  # re-sends after an endpoint is lost that count no attempt
         tries, avoid, started = 0, None, None
         while True:
             endpoint = await pool.acquire(avoid)
@@ -260,8 +260,11 @@ class OpenAIModel:
                 outcome.latency_s = time.perf_counter() - started
                 return outcome
             final, reason = outcome
-            if attempt.failure == "connection" and failovers and pool.in_service(besides=endpoint):
-                failovers, tries, avoid = failovers - 1, tries - 1, endpoint  # re-sent elsewhere at once
+            # an endpoint that cannot be reached, or one taken out while this request waited on it, loses nothing:
+            # the request is re-sent elsewhere at once, counting no attempt
+            lost = attempt.failure == "connection" or (attempt.failure == "timeout" and endpoint.down)
+            if lost and failovers and pool.in_service(besides=endpoint):
+                failovers, tries, avoid = failovers - 1, tries - 1, endpoint
                 continue
             if final or tries >= attempts:
                 return ModelResponse(error=self._redact(reason[:300]), latency_s=time.perf_counter() - started)
