@@ -145,6 +145,15 @@ def test_a_question_is_scored_on_what_it_asks(scorer):
     assert score(scorer, recorded, "Around 4 o'clock.").score == pytest.approx(10.0)
 
 
+def test_the_focus_read_from_wording_is_each_templates_recorded_focus():
+    """A benchmark without recorded focus (format 1, a model-written question) is scored on what it asks."""
+    from wafersage.harness.scoring.focus import focus_from_question
+    from wafersage.tasks.synth.vqa import TEMPLATES
+    for template in (t for t in TEMPLATES if t.focus):
+        for question in template.phrasings:
+            assert set(focus_from_question(template.category, question)) == set(template.focus), question
+
+
 def test_yes_no_items_score_the_verdict_first(scorer):
     check = item("ring", "consistency", "Do the failures occur all around the wafer rather than on one side?",
                  dimension="spatial", expected_yes=True)

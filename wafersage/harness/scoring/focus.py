@@ -20,7 +20,8 @@ JUDGED_SLOTS = {"spatial": DIMENSION_SLOTS["spatial"] + DIMENSION_SLOTS["morphol
 _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "spatial": (
         ("clock", r"clock|direction|quadrant|quarter|which side|angular|bearing"),
-        ("zone", r"radial zone|inner|outer|distance from|how far|which part|where|locat|zone|region|radius"),
+        ("zone", r"radial zone|inner|outer|distance from|how far|which part|(?<!clock positions, )where|locat|zone|"
+                 r"region|radius"),
         ("extent", r"distribut|spread|symmetric|concentrated in one|one place|arrange|whole map|how .* (lie|sit)"),
     ),
     "morphology": (
@@ -30,7 +31,7 @@ _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "root_cause": (
         ("equipment", r"equipment|tool|machine|chamber"),
-        ("process", r"process step|step|cause|origin|why|produced|mechanism"),
+        ("process", r"process step|step|\bcauses?\b|origin|why|produced|mechanism"),
     ),
 }
 _DEFAULT = {"spatial": ("zone", "extent"), "morphology": ("shape",), "root_cause": ("equipment", "process")}
