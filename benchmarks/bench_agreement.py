@@ -3,8 +3,9 @@ and 7-12 (checking), with wafer-bootstrap CIs.
 
     python benchmarks/bench_agreement.py [--panel DIR ...] [--judge NAME]
 
-Default panels: ../shared/panels/panel_a (skipped with a reason where absent), benchmarks/panels/panel_b and
-benchmarks/panels/panel_v (both made for measuring only: see their READMEs). Prints the `wafersage agreement` table for each.
+Default panels: ../shared/panels/panel_a (skipped with a reason where absent), benchmarks/panels/panel_b,
+benchmarks/panels/panel_v and benchmarks/panels/panel_w (made for measuring only: see their READMEs). Prints the
+`wafersage agreement` table for each.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from wafersage.harness.agreement.scoring import rule_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PANELS = [ROOT.parent / "shared" / "panels" / "panel_a", ROOT / "benchmarks" / "panels" / "panel_b",
-                  ROOT / "benchmarks" / "panels" / "panel_v"]
+                  ROOT / "benchmarks" / "panels" / "panel_v", ROOT / "benchmarks" / "panels" / "panel_w"]
 
 
 def main() -> int:

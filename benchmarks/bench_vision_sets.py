@@ -1,6 +1,6 @@
 """How much of a graded panel's score needs the image: judge and rule means per source, blind against sighted.
 
-    .venv/bin/python benchmarks/bench_vision_sets.py [--panel benchmarks/panels/panel_v]
+    .venv/bin/python benchmarks/bench_vision_sets.py [--panel benchmarks/panels/panel_w]
 
 For each source of answers: the judge's mean grade and the rule score's mean (each with a wafer-bootstrap 95% CI),
 the judge mean as a share of the ``sighted`` source's (and of the graded ``oracle`` source's, where the panel has
@@ -54,7 +54,8 @@ def by_category(panel, scorer) -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--panel", type=Path, default=REPO / "benchmarks/panels/panel_v")
+    parser.add_argument("--panel", type=Path, default=REPO / "benchmarks/panels/panel_w",
+                        help="a graded panel (default: the one made on the current demo benchmark)")
     args = parser.parse_args()
     panel = load_panel(args.panel)
     scorer = panel_scorer(panel)

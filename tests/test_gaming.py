@@ -42,16 +42,18 @@ def test_blind_adversaries_fitted_on_train_stay_far_below_the_oracle(results):
     for name in FITTED_STRATEGIES:
         result = results[name]
         assert result.share_of_oracle <= 0.55, (name, result)
-        assert result.by_category["consistency"] <= 5.0, (name, result)  # a coin-flip verdict and no facts
+        # a coin-flip verdict (a bare right one earns 8, one backed by facts 10): about 4-5 on 600 wafers
+        # (bench_blind.py); 6 leaves room for the ~42 yes/no items of this test split (standard error ~0.7)
+        assert result.by_category["consistency"] <= 6.0, (name, result)
     # they are real adversaries: they beat the fixed sentence and the random geometry
     assert results["constant_per_category"].mean > 2 * results["random_type"].mean
 
 
-@pytest.mark.xfail(strict=True, reason="with balanced premises, spread values and the blind filter the fitted "
-                                       "adversaries still earn ~45-55% of the oracle (benchmarks/bench_blind.py): the "
-                                       "rule score pays blind sentences partial credit for common facts (root cause "
-                                       "~70%, morphology ~50-70%) and a coin 5/10 per yes/no item; see README "
-                                       "'Scoring'")
+@pytest.mark.xfail(strict=True, reason="with balanced premises, spread values, the blind filter and a demo of 30% "
+                                       "mixtures the fitted adversaries still earn ~35-40% of the oracle "
+                                       "(benchmarks/bench_blind.py), and the judge gives them 35-42% "
+                                       "(benchmarks/panels/panel_g): common facts (root cause, morphology) and a coin "
+                                       "per yes/no item; see README 'Scoring'")
 def test_blind_adversaries_reach_the_15_percent_target(results):
     assert all(results[name].share_of_oracle <= 0.15 for name in FITTED_STRATEGIES)
 

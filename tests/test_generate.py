@@ -99,6 +99,22 @@ def test_truth_has_the_documented_parameters_in_range():
     assert all(r.low <= r.high and r.help for ranges in PARAMETER_RANGES.values() for r in ranges.values())
 
 
+def test_mixture_share_sets_how_many_maps_are_mixtures_in_any_range():
+    labels = [m.labels for m in generate_maps(200, 7, size=(32, 32), balanced=True, mixture_share=0.3)]
+    assert sum(len(x) > 1 for x in labels) == 60
+    singles = Counter(x for x in labels if len(x) == 1)
+    assert set(singles) == {c for c in label_classes() if len(c) == 1}  # the eight patterns and none, in turn
+    assert max(singles.values()) - min(singles.values()) <= 1
+    assert sum(len(x) > 1 for x in labels[40:90]) == 15  # any run of maps holds its share
+    later = [m.labels for m in generate_maps(200, 7, size=(32, 32), balanced=True, mixture_share=0.3, start=120)]
+    assert later == labels[120:]  # a worker's range makes the same maps
+    drawn = [m.labels for m in generate_maps(300, 3, size=(32, 32), mixture_share=0.2)]
+    assert sum(len(x) > 1 for x in drawn) == 60 and len(set(drawn)) > 20
+    assert all(len(m.labels) == 1 for m in generate_maps(20, 1, size=(32, 32), mixture_share=0.0))
+    with pytest.raises(WaferMapError, match="mixture_share=0.5 needs .* 0 mixture"):
+        generate_maps(5, 0, mixtures=False, mixture_share=0.5)
+
+
 def test_bad_requests_name_the_fix():
     rng = np.random.default_rng(0)
     with pytest.raises(WaferMapError, match="only alone"):

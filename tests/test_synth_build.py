@@ -104,6 +104,9 @@ def test_yaml_config_errors_name_the_file_and_field(tmp_path):
         SynthConfig.from_yaml(path)
     with pytest.raises(SynthConfigError, match="cannot read"):
         SynthConfig.from_yaml(tmp_path / "missing.yaml")
+    path.write_text(yaml.safe_dump(SMALL | {"source": SMALL["source"] | {"mixtures": False, "mixture_share": 0.3}}))
+    with pytest.raises(SynthConfigError, match="mixture_share 0.3 needs mixtures: true"):
+        SynthConfig.from_yaml(path)
 
 
 @pytest.mark.parametrize("name", ["demo", "full"])

@@ -133,13 +133,17 @@ def _rounded(params: dict) -> dict:
 
 
 def generate_maps(n: int, seed: int, *, patterns: Sequence[str] | None = None, size: tuple[int, int] | None = None,
-                  mixtures: bool = True, balanced: bool = False, start: int = 0) -> Iterator[WaferMap]:
+                  mixtures: bool = True, balanced: bool = False, mixture_share: float | None = None,
+                  start: int = 0) -> Iterator[WaferMap]:
     """Yield maps ``start`` .. ``n - 1`` (all ``n`` by default) as ``gen-{seed}-{i:06d}``; deterministic to the byte
     for the same arguments, and map ``i`` is the same whatever ``start`` is (a build's workers each make a range).
 
     ``balanced`` takes the label classes in turn instead of drawing each map's class (every class appears once
-    ``n`` reaches their number, like MixedWM38's roughly even classes). Arguments are checked before the first map
-    is made, so a bad call fails at once, not mid-stream.
+    ``n`` reaches their number, like MixedWM38's roughly even classes). ``mixture_share`` (with ``mixtures``) makes
+    that share of the maps mixtures and the rest single patterns or normal, spread evenly over the indices; within
+    each group the classes are taken in turn (``balanced``) or drawn. Without it every class is equally likely, so
+    29 of MixedWM38's 38 classes make mixtures three maps in four. Arguments are checked before the first map is
+    made, so a bad call fails at once, not mid-stream.
     """
     if n < 0 or seed < 0 or not 0 <= start <= max(n, 0):
         raise WaferMapError(f"cannot generate maps {start}..{n - 1} with seed={seed}; pass n >= 0, seed >= 0 and "
@@ -147,13 +151,33 @@ def generate_maps(n: int, seed: int, *, patterns: Sequence[str] | None = None, s
     classes = label_classes(patterns, mixtures)
     if size is not None and min(size) < MIN_SIDE:
         raise WaferMapError(f"grid size {tuple(size)} is too small; use at least {MIN_SIDE}x{MIN_SIDE}")
-    return _maps(range(start, n), seed, classes, None if size is None else (int(size[0]), int(size[1])), balanced)
+    groups = [classes]
+    if mixture_share is not None:
+        singles, mixed = [c for c in classes if len(c) == 1], [c for c in classes if len(c) > 1]
+        if not 0.0 <= mixture_share <= 1.0 or (mixture_share > 0 and not mixed) or (mixture_share < 1 and not singles):
+            raise WaferMapError(f"mixture_share={mixture_share} needs a share in [0, 1] with classes on both sides: "
+                                f"{len(mixed)} mixture and {len(singles)} single classes can be drawn here")
+        groups = [singles, mixed]
+    return _maps(range(start, n), seed, groups, None if size is None else (int(size[0]), int(size[1])), balanced,
+                 mixture_share)
 
 
-def _maps(indices: range, seed: int, classes: list[tuple[str, ...]], size: tuple[int, int] | None,
-          balanced: bool) -> Iterator[WaferMap]:
+def _class_of(i: int, groups: list[list[tuple[str, ...]]], balanced: bool, share: float | None,
+              rng: np.random.Generator) -> tuple[str, ...]:
+    """Map ``i``'s label class: its group (mixtures on the indices where ``floor(i * share)`` steps up, so any run
+    of indices holds its share of them), then the group's next class in turn or a drawn one."""
+    if share is None:
+        group, k = groups[0], i
+    else:
+        mixed = int((i + 1) * share) > int(i * share)
+        group, k = (groups[1], int(i * share)) if mixed else (groups[0], i - int(i * share))
+    return group[k % len(group)] if balanced else group[int(rng.integers(len(group)))]
+
+
+def _maps(indices: range, seed: int, groups: list[list[tuple[str, ...]]], size: tuple[int, int] | None,
+          balanced: bool, share: float | None) -> Iterator[WaferMap]:
     for i in indices:
         rng = np.random.default_rng([seed, i])
-        labels = classes[i % len(classes)] if balanced else classes[int(rng.integers(len(classes)))]
+        labels = _class_of(i, groups, balanced, share, rng)
         shape = size if size is not None else draw_shape(rng)
         yield generate_map(labels, rng=rng, shape=shape, wafer_id=f"gen-{seed}-{i:06d}")

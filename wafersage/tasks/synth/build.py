@@ -61,12 +61,18 @@ class GeneratedSource(BaseModel):
     balanced: bool = Field(
         False, description="Cycle through the label classes in order instead of drawing each map's class at "
                            "random: every class appears once n reaches the number of classes (MixedWM38-like).")
+    mixture_share: float | None = Field(
+        None, ge=0.0, le=1.0, description="Share of the maps that are mixtures (needs mixtures: true); the rest are "
+                                          "single patterns and normal wafers. Null: every class equally likely, "
+                                          "which makes 29 of 38 classes, three maps in four, mixtures.")
 
     @model_validator(mode="after")
     def _known_patterns(self) -> "GeneratedSource":
         unknown = sorted(set(self.patterns or ()) - set(PATTERNS) - {"none"})
         if unknown:
             raise ValueError(f"unknown patterns {unknown}; use some of {', '.join(PATTERNS)}, none")
+        if self.mixture_share is not None and not self.mixtures:
+            raise ValueError(f"mixture_share {self.mixture_share} needs mixtures: true (or drop mixture_share)")
         return self
 
 
@@ -129,7 +135,8 @@ def load_maps(config: SynthConfig) -> Iterator[WaferMap]:
     source = config.source
     if isinstance(source, GeneratedSource):
         return generate_maps(source.n, config.seed, patterns=source.patterns, size=source.size,
-                             mixtures=source.mixtures, balanced=source.balanced)
+                             mixtures=source.mixtures, balanced=source.balanced,
+                             mixture_share=source.mixture_share)
     path = config.resolve(source.path)
     if source.format == "store":
         from ..maps.store import read_store

@@ -155,7 +155,8 @@ class ChunkWorker:
         if maps is None:
             source = self.config.source
             maps = list(generate_maps(chunk.stop, self.config.seed, patterns=source.patterns, size=source.size,
-                                      mixtures=source.mixtures, balanced=source.balanced, start=chunk.start))
+                                      mixtures=source.mixtures, balanced=source.balanced,
+                                      mixture_share=source.mixture_share, start=chunk.start))
         maps = [safe_id(w) for w in maps]
         geoms = measure_many(maps)
         for offset in range(0, len(maps), PART_MAPS):
