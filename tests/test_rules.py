@@ -117,6 +117,16 @@ def test_directions_from_the_midpoint_and_clusters_at_the_edge(scorer):
     assert relative.score == pytest.approx(10.0) and not relative.explanation.contradicted
     assert read("Edge-Loc: a localized cluster at the wafer edge.").types == {"Edge-Loc"}
     assert read("A Center blob plus a localized cluster at 3 o'clock.").types == {"Center", "Loc"}
+    where = item("loc", "spatial", "In terms of distance from the wafer's midpoint, where do the failures occur?",
+                 focus=("zone",))
+    for answer in ("In the middle zone, roughly 0.4-0.7 of the radius from the midpoint.",  # a distance, not a place
+                   "Roughly midway between the center and the edge."):
+        assert score(scorer, where, answer).score == pytest.approx(10.0), answer
+    said = lambda text, slot: {c.value for c in read(text).claims if c.slot == slot and c.said}
+    assert said("The failures occur at all distances from the midpoint.", "extent") == {"wafer_wide"}
+    assert said("A full disc that covers essentially the whole wafer.", "shape") == {"full"}  # not a blob
+    assert said("The failing area is dense and nearly continuous.", "texture") == {"clustered"}
+    assert "clustered" not in said("A thin continuous track: sparse, scattered dies.", "texture")  # a line's form
 
 
 def test_the_rest_of_the_wafer_and_a_scratch_s_direction_contradict_nothing(scorer):

@@ -42,8 +42,10 @@ _DESCRIPTIVE_NAMES = _PLACE_WORDS | {"randomly scattered", "random distribution"
                                      "random defects", "random defect", "no pattern", "no systematic"}
 
 
-#: "right of the center", "below the center": a direction from the midpoint, not a claim that the center fails
-_RELATIVE_TO = re.compile(r"(?:(?:left|right|above|below|north|south|east|west)(?: of)?|away from|outside)(?: the)? $")
+#: "right of the center", "below the center", "0.6 of the radius from the midpoint": a direction or a distance from the
+#: midpoint, not a claim that the center fails
+_RELATIVE_TO = re.compile(r"(?:(?:left|right|above|below|north|south|east|west)(?: of)?|away from|outside|"
+                          r"(?:radius|radii|distances?|way|out|in) from)(?: the)? $")
 #: "a lower-centre cluster" is a cluster below the midpoint, not a Center pattern
 _OFF_CENTER = re.compile(r"(?:lower|upper|left|right|off|below|above) $")
 #: descriptive Loc phrases ("a localized cluster"): at the edge they describe an Edge-Loc
