@@ -117,6 +117,8 @@ def test_directions_from_the_midpoint_and_clusters_at_the_edge(scorer):
     assert relative.score == pytest.approx(10.0) and not relative.explanation.contradicted
     assert read("Edge-Loc: a localized cluster at the wafer edge.").types == {"Edge-Loc"}
     assert read("A Center blob plus a localized cluster at 3 o'clock.").types == {"Center", "Loc"}
+    assert read("Donut, on a background of many scattered Random failures.").types == {"Donut", "Random"}  # a class
+    assert read("Donut, on a light background of random failures.").types == {"Donut"}  # the noise, not a class
     where = item("loc", "spatial", "In terms of distance from the wafer's midpoint, where do the failures occur?",
                  focus=("zone",))
     for answer in ("In the middle zone, roughly 0.4-0.7 of the radius from the midpoint.",  # a distance, not a place

@@ -270,7 +270,7 @@ def read(answer: str) -> Reading:
     explicit = frozenset(c.value for c in named  # "on a light background of random failures" names no Random
                          if not (patterns and c.value == "Random" and c.background))
     types = explicit | frozenset(c.value for c in claims if c.slot == "type" and c.said
-                                 and (rx := _CAPITALISED_ONLY.get(text[c.start:c.end].strip()))
+                                 and (rx := _CAPITALISED_ONLY.get(text[c.start:c.end].split()[0]))
                                  and (rx.search(answer or "") or len(text.split()) <= 4))
     shares = tuple(float(m.group(1)) / 100 for m in _SHARE_RE.finditer(text)
                    if not _negated(text, _clause_of(spans, m.start()), m.start(), m.end()))
