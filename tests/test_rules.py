@@ -147,6 +147,15 @@ def test_the_rest_of_the_wafer_and_a_scratch_s_direction_contradict_nothing(scor
     assert read("No separate edge, center, scratch or localized cluster.").types == frozenset()
 
 
+def test_a_cause_word_shared_with_a_true_pattern_names_no_other_pattern(scorer):
+    cause = item("loc", "root_cause", "At which process step would you look for the origin of these failures?",
+                 focus=("process",))
+    shared = score(scorer, cause, "Local particle contamination from a faulty deposition chamber.")
+    assert shared.score == pytest.approx(10.0) and not shared.explanation.extra  # particles: Loc's cause, not Random's
+    other = score(scorer, cause, "Local particle contamination, or mechanical contact by the transfer robot.")
+    assert "cause of Scratch" in other.explanation.extra and "cause of Random" not in other.explanation.extra
+
+
 def test_a_question_is_scored_on_what_it_asks(scorer):
     texture = item("ring", "morphology", "Describe the texture of the failing area.")
     assert score(scorer, texture, "Contiguous and tightly grouped.").score == pytest.approx(10.0)  # no shape needed

@@ -127,9 +127,14 @@ class Reading:
     spans: tuple[tuple[int, int, bool], ...]  # clauses: (start, end, excluded)
 
     @cached_property
-    def cue_patterns(self) -> frozenset[str]:
-        """Patterns whose root-cause cues hold in an un-excluded clause (read on first use: causes only)."""
+    def cue_words(self) -> dict[str, tuple[frozenset[str], ...]]:
+        """Per pattern whose root-cause cues hold in an un-excluded clause, the words each holding cue matched (read
+        on first use: causes only)."""
         return _cues(self.text, self.spans)
+
+    @property
+    def cue_patterns(self) -> frozenset[str]:
+        return frozenset(self.cue_words)
 
     def said(self, slot: str) -> list[str]:
         """The values of ``slot`` stated and not negated (in order, repeats removed); what a pattern name implies
@@ -278,8 +283,9 @@ def read(answer: str) -> Reading:
                    shares=shares, spans=tuple(spans))
 
 
-def _cues(text: str, spans: tuple[tuple[int, int, bool], ...]) -> frozenset[str]:
-    """Patterns with a root-cause cue whose word groups all occur in one sentence's un-excluded clauses."""
+def _cues(text: str, spans: tuple[tuple[int, int, bool], ...]) -> dict[str, tuple[frozenset[str], ...]]:
+    """Patterns with a root-cause cue whose word groups all occur in one sentence's un-excluded clauses, each with
+    the words its holding cues matched."""
     sentences: dict[int, str] = {}
     sentence = 0
     for a, b, excluded in spans:
@@ -287,10 +293,12 @@ def _cues(text: str, spans: tuple[tuple[int, int, bool], ...]) -> frozenset[str]
             sentences[sentence] = sentences.get(sentence, "") + " " + text[a:b]
         if "|" in text[b:b + 2]:
             sentence += 1
-    found = set()
+    found: dict[str, list[frozenset[str]]] = {}
     for pattern, cues in lexicon().cause_cues.items():
         for cue in cues:
-            if any(all(group.search(s) for group in cue) for s in sentences.values()):
-                found.add(pattern)
-                break
-    return frozenset(found)
+            for s in sentences.values():
+                hits = [group.search(s) for group in cue]
+                if all(hits):
+                    found.setdefault(pattern, []).append(frozenset(h.group(0).strip() for h in hits))
+                    break
+    return {pattern: tuple(words) for pattern, words in found.items()}

@@ -233,7 +233,7 @@ def _extras(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]) -> lis
         fits = frozenset().union(*spec.components) | spec.contradicting
         fits |= frozenset().union(*truth.pattern_equipment.values()) if truth.pattern_equipment else frozenset()
         extras += [f"equipment: {v}" for v in reading.said("equipment") if v not in fits]
-        extras += [f"cause of {p}" for p in sorted(reading.cue_patterns - truth.types)]
+        extras += [f"cause of {p}" for p in _other_causes(reading, truth)]
     for slot in (s for s in EXTRA_SLOTS if s in judged and truth.slots[s].known):
         spec = truth.slots[slot]
         fits = frozenset().union(*spec.components) | spec.contradicting | set(spec.partial)
@@ -241,6 +241,14 @@ def _extras(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]) -> lis
             fits |= {"scatter"}  # background noise is on every map
         extras += [f"{slot}: {v}" for v in _stated(reading, slot) if v not in fits]
     return extras
+
+
+def _other_causes(reading: Reading, truth: WaferTruth) -> list[str]:
+    """Patterns the wafer lacks whose causes the answer names, leaving out those named only by words that already
+    name a cause of one of its patterns ("particles" is a cause of Loc and of Random: on a Loc wafer it names Loc's)."""
+    explained = frozenset().union(*(w for p in reading.cue_patterns & truth.types for w in reading.cue_words[p]))
+    return [p for p in sorted(reading.cue_patterns - truth.types)
+            if any(not words <= explained for words in reading.cue_words[p])]
 
 
 def slot_results(reading: Reading, truth: WaferTruth, focus: tuple[str, ...], fallback: tuple[str, ...],
