@@ -27,7 +27,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from wafersage.harness.scoring.gaming import FITTED_STRATEGIES
+from wafersage.harness.scoring.gaming import fitted_answers
 from wafersage.harness.scoring.rules import RuleScorer
 from wafersage.models.blind import BlindPrior, BlindQuestion
 from wafersage.tasks.bench.folder import Benchmark
@@ -76,10 +76,7 @@ def measure(bench: Benchmark, other: Benchmark) -> dict:
     answers = {"oracle": [it.answer for it in items],
                "blind-prior": [prior(it.category, it.question) for it in items],
                "blind-question": [question(it.category, it.question) for it in items]}
-    rng = np.random.default_rng(0)
-    for name, fit in FITTED_STRATEGIES.items():
-        strategy = fit(other.items("train"), scorer)
-        answers[name] = [strategy(it, scorer.rubric_for(it), scorer, rng) for it in items]
+    answers |= fitted_answers(items, other.items("train"), scorer)
     scores = {name: np.array([scorer.score(it, text).score for it, text in zip(items, texts)])
               for name, texts in answers.items()}
     groups: dict[str, list[int]] = defaultdict(list)

@@ -23,7 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from wafersage.harness.scoring.gaming import FITTED_STRATEGIES
+from wafersage.harness.scoring.gaming import fitted_answers
 from wafersage.harness.scoring.rules import RuleScorer
 from wafersage.models.blind import BlindPrior, BlindQuestion
 from wafersage.tasks.bench.folder import Benchmark
@@ -43,11 +43,7 @@ class _FlagWithSpares(BlindFilterOptions):
 
 def adversary_scores(items, train, scorer: RuleScorer) -> dict[str, np.ndarray]:
     """Each blind adversary, fitted on ``train``, scored on ``items``."""
-    rng = np.random.default_rng(0)
-    answers = {}
-    for name, fit in FITTED_STRATEGIES.items():
-        strategy = fit(train, scorer)
-        answers[name] = [strategy(it, scorer.rubric_for(it), scorer, rng) for it in items]
+    answers = fitted_answers(items, train, scorer)
     prior, question = BlindPrior(train), BlindQuestion(train)
     answers["blind-prior"] = [prior(it.category, it.question) for it in items]
     answers["blind-question"] = [question(it.category, it.question) for it in items]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from wafersage.harness.run.folder import load_run
-from wafersage.harness.scoring.gaming import FITTED_STRATEGIES
+from wafersage.harness.scoring.gaming import fitted_answers
 from wafersage.harness.scoring.rules import RuleScorer
 from wafersage.harness.run.messages import SYSTEM_PROMPT
 from wafersage.harness.scoring.judging.judge import render_prompt
@@ -168,14 +168,11 @@ def adversaries(args: argparse.Namespace) -> None:
     prior = BlindPrior(bench.items("train"))
     rows = [{"item_id": it.id, "source": "oracle", "answer": it.answer} for it in items]
     rows += [{"item_id": it.id, "source": "blind-prior", "answer": prior(it.category, it.question)} for it in items]
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         other = Benchmark.load(build_benchmark(config, Path(tmp) / "other", progress=False))
         scorer = RuleScorer({**bench.rubrics, **other.rubrics})
-        for name, fit in FITTED_STRATEGIES.items():
-            strategy = fit(other.items("train"), scorer)
-            rows += [{"item_id": it.id, "source": name, "answer": strategy(it, scorer.rubric_for(it), scorer, rng)}
-                     for it in items]
+        for name, texts in fitted_answers(items, other.items("train"), scorer).items():
+            rows += [{"item_id": it.id, "source": name, "answer": text} for it, text in zip(items, texts)]
     _write_jsonl(args.out, rows)
     print(f"{len(rows)} answers to {len(items)} items -> {args.out}")
 

@@ -207,6 +207,17 @@ FITTED_STRATEGIES: dict[str, FittedStrategy] = {
 }
 
 
+def fitted_answers(items: Sequence[VQAItem], train_items: Sequence[VQAItem], scorer: RuleScorer, *, seed: int = 0,
+                   fitted: Mapping[str, FittedStrategy] = FITTED_STRATEGIES) -> dict[str, list[str]]:
+    """Each fitted strategy, fitted on ``train_items``, answering ``items`` (one seeded generator, in order)."""
+    rng = np.random.default_rng(seed)
+    answers = {}
+    for name, fit in fitted.items():
+        strategy = fit(train_items, scorer)
+        answers[name] = [strategy(it, scorer.rubric_for(it), scorer, rng) for it in items]
+    return answers
+
+
 def _variant_pattern(variants: Sequence[str]) -> re.Pattern[str]:
     """Case-insensitive whole-word pattern for a term's variants, hyphens and spaces interchangeable."""
     parts = sorted({re.escape(v).replace(r"\-", "[- ]").replace(r"\ ", "[- ]") for v in variants}, key=len,

@@ -132,7 +132,7 @@ class Reading:
         on first use: causes only)."""
         return _cues(self.text, self.spans)
 
-    @property
+    @cached_property
     def cue_patterns(self) -> frozenset[str]:
         return frozenset(self.cue_words)
 

@@ -8,8 +8,8 @@ the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
   :data:`MAX_TYPES` types scores 0;
 * **yes/no** (consistency) items: the verdict decides: wrong or missing scores 0; right scores
   ``max(VERDICT_FLOOR, min(BARE_VERDICT + (1 − BARE_VERDICT)·support, 1 − κ·n_c))``: ``support`` (0–1) is how well
-  the explanation states a true fact of the item's dimension (a bare "Yes." earns ``BARE_VERDICT``, as graders give
-  it) and ``n_c`` counts the explanation's statements that contradict the wafer; the lack of either caps the score;
+  the explanation states a true fact about the map (the slots its dimension judges; a bare "Yes." earns
+  ``BARE_VERDICT``, as graders give it) and ``n_c`` counts the explanation's statements that contradict the wafer; the lack of either caps the score;
 * **descriptive** items: for each asked slot the wafer has a truth for, a credit from the components stated
   (``floor·s_max + (1 − floor)·mean`` over the components, weighted by their share of the failures; with the default
   floor 0, stating one of two equal zones earns half, both earn all, as graders give it; see :mod:`.truth` for
@@ -49,7 +49,7 @@ MAX_TYPES = 4
 HEDGE_WEIGHT = 0.5
 #: a yes/no answer with the right verdict keeps this share of the score however wrong its explanation
 VERDICT_FLOOR = 0.5
-#: a yes/no answer with the right verdict and no true fact of its dimension to back it earns this share
+#: a yes/no answer with the right verdict and no true fact about the map to back it earns this share
 BARE_VERDICT = 0.8
 
 
@@ -123,7 +123,7 @@ class Features:
     labels: frozenset[str] = frozenset()
     verdict: bool | None = None
     expected_yes: bool | None = None
-    support: float = 0.0  # yes/no: how well the explanation states a true fact of the dimension (0–1)
+    support: float = 0.0  # yes/no: how well the explanation states a true fact about the map (0–1)
     explanation: Explanation = field(default_factory=Explanation)
 
     @property
@@ -213,7 +213,7 @@ class RuleScorer:
         dimension = item.dimension if item.dimension in DIMENSION_SLOTS else "spatial"
         if item.category == "consistency":
             result = slot_results(reading, truth, (), (), JUDGED_SLOTS[dimension])
-            support, backing = verdict_support(reading, truth, JUDGED_SLOTS[dimension])
+            support, backing = verdict_support(reading, truth, JUDGED_SLOTS[dimension], result.aside)
             return Features("yes_no", dimension, reading.empty, echo, contradictions=result.contradictions,
                             hedges=result.hedges, verdict=reading.verdict, expected_yes=item.expected_yes,
                             support=support,

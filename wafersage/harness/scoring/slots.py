@@ -36,6 +36,7 @@ class SlotResult:
     hedges: tuple[str, ...]  # contradicting values stated beside a true value of the same slot (half weight)
     extras: tuple[str, ...]
     explanation: Explanation
+    aside: frozenset[Claim]  # density statements about a clean zone's background, set aside (_beside_clean_zones)
 
 
 def _stated_claims(reading: Reading, slot: str, noise_is_pattern: bool = False,
@@ -190,11 +191,12 @@ def _share_fits(share: float, truth: WaferTruth) -> bool:
     return abs(share - truth.fail_ratio) <= max(SHARE_TOLERANCE_ABS, SHARE_TOLERANCE_REL * truth.fail_ratio)
 
 
-def verdict_support(reading: Reading, truth: WaferTruth, slots: tuple[str, ...]) -> tuple[float, list[str]]:
+def verdict_support(reading: Reading, truth: WaferTruth, slots: tuple[str, ...],
+                    aside: frozenset[Claim]) -> tuple[float, list[str]]:
     """How well a yes/no answer's explanation backs its verdict: the best satisfaction (0–1) of any component of
     ``slots`` the wafer has a truth for (a failing share stated within tolerance, or a value the wafer contradicts
-    stated as absent, "the outer zone is clean", counts fully), and the facts it states rightly."""
-    aside = _beside_clean_zones(reading, truth)
+    stated as absent, "the outer zone is clean", counts fully), and the facts it states rightly. ``aside``: the
+    statements :func:`slot_results` set aside."""
     best, matched = 0.0, []
     for slot in (s for s in slots if _known(s, truth)):
         sats, weights, labels = _component_sats(slot, reading, truth, aside)
@@ -273,4 +275,4 @@ def slot_results(reading: Reading, truth: WaferTruth, focus: tuple[str, ...], fa
                               extra=extras, phrases=list(dict.fromkeys(good)),
                               contradicting_phrases=list(dict.fromkeys(bad_phrases)))
     return SlotResult(asked, tuple(best), tuple(mean), tuple(contradictions), tuple(hedges), tuple(extras),
-                      explanation)
+                      explanation, aside)
