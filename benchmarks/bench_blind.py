@@ -13,6 +13,12 @@ adversary's mean rule score as a share of the oracle's, before and after:
 * the filter's own fact-level adversaries (tasks/blindness/adversary.py), fitted on the train split: the share of
   test items whose asked value they predict (fact accuracy, not a rule score).
 
+Beside them, the *chance floor* (tasks/blindness/answers.py ``chance_floor``): what guessing each template's most
+common asked value on train earns under exact matching (a right yes/no verdict at a bare verdict's 8), the least
+that any scorer paying an exactly right answer grants a reader without the image; each adversary's share of the
+headroom above it; and the lowest floor any wafer's item mix within the paper's counts could have with these
+templates (``best_mix_floor``: the best templates per category, yes/no items perfectly balanced).
+
 Target (issue 15): every blind adversary <= 15% of the oracle, the oracle >= 9.5. No asserts: it prints figures.
 """
 from __future__ import annotations
@@ -28,13 +34,13 @@ from rich.console import Console
 from rich.table import Table
 
 from wafersage.harness.scoring.gaming import fitted_answers
-from wafersage.harness.scoring.rules import RuleScorer
 from wafersage.models.blind import BlindPrior, BlindQuestion
 from wafersage.tasks.bench.folder import Benchmark
 from wafersage.tasks.blindness.adversary import guesses_of
-from wafersage.tasks.blindness.answers import ItemRecord, asked_value, entropy_bits
+from wafersage.harness.scoring.rules import BARE_VERDICT, RuleScorer
+from wafersage.tasks.blindness.answers import ItemRecord, asked_value, best_mix_floor, chance_floor, entropy_bits, headroom_share
 from wafersage.tasks.synth.build import SynthConfig, build_benchmark
-from wafersage.tasks.synth.vqa import TEMPLATE_KEYS, TEMPLATES
+from wafersage.tasks.synth.vqa import CATEGORY_RANGES, ITEMS_RANGE, TEMPLATE_KEYS, TEMPLATES
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SHARE = 0.15
@@ -79,6 +85,7 @@ def measure(bench: Benchmark, other: Benchmark) -> dict:
     answers |= fitted_answers(items, other.items("train"), scorer)
     scores = {name: np.array([scorer.score(it, text).score for it, text in zip(items, texts)])
               for name, texts in answers.items()}
+    floor = np.array(chance_floor(records_of(bench, "train"), records_of(bench, "test"), BARE_VERDICT))
     groups: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         groups["all"].append(i)
@@ -91,8 +98,16 @@ def measure(bench: Benchmark, other: Benchmark) -> dict:
         values = Counter(asked_value(items[i].category, items[i].focus, bench.rubrics[items[i].wafer_id],
                                      items[i].expected_yes) for i in rows_of)
         rows[group] = {"n": len(rows_of), "entropy": entropy_bits(values), "oracle": oracle,
+                       "chance": float(floor[rows_of].mean()),
                        **{name: float(s[rows_of].mean()) / oracle for name, s in scores.items() if name != "oracle"}}
     return rows
+
+
+def paper_mix_floor(template_floor: dict[str, float], clock: bool) -> float:
+    """:func:`best_mix_floor` over the synthesis templates (clock templates only on a wafer with a clock)."""
+    usable = {t: f for t, f in template_floor.items()
+              if not t.startswith("consistency/") and (clock or "clock" not in t.split(":")[-1])}
+    return best_mix_floor(usable, CATEGORY_RANGES, ITEMS_RANGE, 0.5 * BARE_VERDICT)
 
 
 def main() -> None:
@@ -116,7 +131,7 @@ def main() -> None:
         facts = {"before": fact_accuracy(before), "after": fact_accuracy(after)}
         report = json.loads((after.root / "manifest.json").read_text())["blind_filter"]
         per_wafer = Counter(it.wafer_id for it in after.items("test"))
-    names = ["oracle", "constant_per_category", "question_text_only", "blind-prior", "blind-question"]
+    names = ["oracle", "chance", "constant_per_category", "question_text_only", "blind-prior", "blind-question"]
     table = Table(title=f"test split, {config.name} ({config.source.n} maps): entropy (bits) and share of the "
                         "oracle's rule score (oracle: mean 0-10), before -> after the filter")
     for column in ("group", "n", "entropy", *names):
@@ -127,9 +142,15 @@ def main() -> None:
         table.add_row(group, f"{row['n']} -> {new.get('n', 0)}", cell("entropy", ".2f"),
                       *(cell(name, ".2f" if name == "oracle" else ".0%") for name in names))
     console.print(table)
-    worst = max(figures["after"]["all"][n] for n in names[1:])
+    after = figures["after"]["all"]
+    worst = max(after[n] for n in names[2:])
     console.print(f"worst blind adversary after the filter: {worst:.1%} of the oracle (target <= {TARGET_SHARE:.0%}); "
-                  f"oracle {figures['after']['all']['oracle']:.2f} (target >= 9.5)")
+                  f"oracle {after['oracle']:.2f} (target >= 9.5); chance floor {after['chance']:.1%}, so the adversary "
+                  f"earns {headroom_share(worst, after['chance']):.1%} of the headroom above chance")
+    template_floor = {g.strip(): row["chance"] for g, row in figures["before"].items() if g.startswith("  ")}
+    console.print("lowest chance floor the paper's item counts allow with these templates (yes/no perfectly "
+                  f"balanced): {paper_mix_floor(template_floor, clock=True):.1%} on a wafer with a clock to ask, "
+                  f"{paper_mix_floor(template_floor, clock=False):.1%} on one without")
     console.print("filter's fact-level adversaries (fitted on train), share of test items' asked values right: " +
                   ", ".join(f"{n} {facts['before'][n]:.0%} -> {facts['after'].get(n, 0):.0%}"
                             for n in facts["before"]))

@@ -1,6 +1,7 @@
 """How much of a graded panel's score needs the image: judge and rule means per source, blind against sighted.
 
     .venv/bin/python benchmarks/bench_vision_sets.py [--panel benchmarks/panels/panel_w]
+        [--config configs/synth/demo.yaml [--mixture-share none]]
 
 For each source of answers: the judge's mean grade and the rule score's mean (each with a wafer-bootstrap 95% CI),
 the judge mean as a share of the ``sighted`` source's (and of the graded ``oracle`` source's, where the panel has
@@ -9,6 +10,12 @@ the same rule scorer). Then the targets of the "benchmark that needs the image" 
 one-question-at-a-time blind set (``blind_one``) at most 35% of the sighted set by the judge and at most 15% of the
 oracle by the rule score; the set that saw all of a wafer's questions at once (``blind_all``) at most 1.2x the
 one-at-a-time set by the judge.
+
+With ``--config`` (the synthesis config the panel's items were built from; demo v3, the items of panel_v and
+panel_g, is ``configs/synth/demo.yaml --mixture-share none``) it builds that benchmark again, checks that the
+panel's items are its items, and prints the panel's chance floor (``tasks/blindness/answers.py``: guessing each
+template's most common asked value on the train split) and each source's share of the headroom above it, by the
+judge (where the panel grades the oracle) and by the rule score.
 """
 from __future__ import annotations
 
@@ -24,7 +31,9 @@ from rich.table import Table
 from wafersage.harness.agreement.panel import load_panel
 from wafersage.harness.agreement.scoring import as_vqa_item, panel_scorer
 from wafersage.harness.scoring.answers import scored_answer
+from wafersage.harness.scoring.rules import BARE_VERDICT
 from wafersage.harness.scoring.stats import format_estimate, mean_ci
+from wafersage.tasks.blindness.answers import chance_floor, headroom_share
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,10 +61,38 @@ def by_category(panel, scorer) -> Table:
     return table
 
 
+def panel_chance_floor(panel, config_path: Path, mixture_share: str | None) -> float:
+    """The mean chance floor of the panel's items, on the benchmark ``config_path`` builds (see the docstring)."""
+    import tempfile
+
+    from bench_blind import records_of
+    from wafersage.tasks.bench.folder import Benchmark
+    from wafersage.tasks.synth.build import SynthConfig, build_benchmark
+
+    config = SynthConfig.from_yaml(config_path)
+    if mixture_share is not None:
+        share = None if mixture_share == "none" else float(mixture_share)
+        config = config.model_copy(update={"source": config.source.model_copy(update={"mixture_share": share})})
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Benchmark.load(build_benchmark(config, Path(tmp) / "bench", progress=False))
+        test = [r for split in ("val", "test") for r in records_of(bench, split)]
+        floors = dict(zip((r.item_id for r in test), chance_floor(records_of(bench, "train"), test, BARE_VERDICT)))
+        questions = {r.item_id: r.question for r in test}
+    wrong = [i for i, it in panel.items.items() if questions.get(i) != it.question]
+    if wrong:
+        raise SystemExit(f"{config_path}: {len(wrong)} of the panel's items (first {wrong[0]}) are not items of this "
+                         "benchmark; pass the config (and --mixture-share) the panel was made from")
+    return float(np.mean([floors[i] for i in panel.items]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--panel", type=Path, default=REPO / "benchmarks/panels/panel_w",
                         help="a graded panel (default: the one made on the current demo benchmark)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the synthesis config the panel's items came from: print the chance floor")
+    parser.add_argument("--mixture-share", default=None, help="override the config's source.mixture_share "
+                                                             "('none' for demo v3)")
     args = parser.parse_args()
     panel = load_panel(args.panel)
     scorer = panel_scorer(panel)
@@ -88,6 +125,13 @@ def main() -> None:
                       f"blind_one / oracle (rule): {rule['blind_one'].value / oracle.value:.0%} (target <= 15%)")
         if "blind_all" in judge:
             console.print(f"blind_all / blind_one (judge): {judge['blind_all'].value / one:.2f}x (target <= 1.2x)")
+    if args.config:
+        floor = panel_chance_floor(panel, args.config, args.mixture_share)
+        console.print(f"chance floor of these items: {floor:.1%} of the oracle; share of the headroom above it: " +
+                      ", ".join(f"{source} " + (f"judge {headroom_share(judge[source].value / graded_oracle.value, floor):.0%}, "
+                                                if graded_oracle else "") +
+                                f"rule {headroom_share(rule[source].value / oracle.value, floor):.0%}"
+                                for source in panel.sources if source != "oracle"))
 
 
 if __name__ == "__main__":

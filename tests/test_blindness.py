@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wafersage.tasks.bench.folder import Benchmark
-from wafersage.tasks.blindness.answers import ItemRecord
+from wafersage.tasks.blindness.answers import ItemRecord, best_mix_floor, chance_floor
 from wafersage.tasks.blindness.filter import MIN_ITEMS, MIN_ITEMS_NORMAL, BlindFilterOptions, blind_filter
 from wafersage.tasks.blindness.population import MARGIN, numeric_values
 from wafersage.tasks.geometry.measure import measure
@@ -186,3 +186,29 @@ def test_filter_options_are_checked_at_construction():
     with pytest.raises(ValueError, match="extra"):
         BlindFilterOptions(thershold=0.5)
     assert json.loads(BlindFilterOptions().model_dump_json())["splits"] == ["val", "test"]
+
+
+def _record(template: str, truth: str, split: str = "train") -> ItemRecord:
+    category = template.split("/")[0]
+    return ItemRecord(item_id=f"{template}-{truth}", wafer_id="w", split=split, category=category,
+                      template=template, question="?", truth=truth)
+
+
+def test_the_chance_floor_pays_the_most_common_train_value_of_each_template_and_nothing_else():
+    train = [_record("spatial/0:zone", v) for v in ("zone=edge", "zone=edge", "zone=center")]
+    train += [_record("consistency/share", v) for v in ("yes", "yes", "no")]
+    test = [_record("spatial/0:zone", "zone=edge", "test"), _record("spatial/0:zone", "zone=center", "test"),
+            _record("consistency/share", "yes", "test"), _record("consistency/share", "no", "test"),
+            _record("morphology/0:shape", "shape=ring", "test")]  # a template train never asked
+    assert chance_floor(train, test, verdict_credit=0.8) == [1.0, 0.0, 0.8, 0.0, 0.0]
+
+
+def test_the_best_mix_floor_takes_each_categorys_cheapest_templates_within_the_counts():
+    floors = {"spatial/0": 0.1, "spatial/1": 0.3, "spatial/2": 0.9, "root_cause/0": 0.5}
+    ranges = {"spatial": (1, 2), "root_cause": (1, 1), "consistency": (1, 1)}
+    # three items: one spatial (the cheapest), the root cause, a balanced yes/no
+    assert best_mix_floor(floors, ranges, (3, 3), 0.4) == pytest.approx((0.1 + 0.5 + 0.4) / 3)
+    # a fourth item is worth adding when the next spatial template is cheaper than the mean so far
+    assert best_mix_floor(floors, ranges, (3, 4), 0.4) == pytest.approx((0.1 + 0.3 + 0.5 + 0.4) / 4)
+    # a category with no template to ask: no mix fits
+    assert best_mix_floor({"spatial/0": 0.1}, ranges, (3, 4), 0.4) == 1.0

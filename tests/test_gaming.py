@@ -49,11 +49,13 @@ def test_blind_adversaries_fitted_on_train_stay_far_below_the_oracle(results):
     assert results["constant_per_category"].mean > 2 * results["random_type"].mean
 
 
-@pytest.mark.xfail(strict=True, reason="with balanced premises, spread values, the blind filter and a demo of 30% "
-                                       "mixtures the fitted adversaries still earn ~35-40% of the oracle "
-                                       "(benchmarks/bench_blind.py), and the judge gives them 35-42% "
-                                       "(benchmarks/panels/panel_g): common facts (root cause, morphology) and a coin "
-                                       "per yes/no item; see README 'Scoring'")
+@pytest.mark.xfail(strict=True, reason="the fitted adversaries earn ~35-41% of the oracle (benchmarks/bench_blind.py) "
+                                       "and the judge gives them 35-42% (benchmarks/panels/panel_g). Guessing each "
+                                       "template's most common train value is exactly right on ~22% of the items "
+                                       "(the chance floor), and the best template mix within the paper's item counts "
+                                       "would still leave ~15-16.5%: with balanced yes/no items and 2-3 morphology "
+                                       "questions per wafer, 15% is out of reach for any scorer that pays a right "
+                                       "answer; see README 'The chance floor'")
 def test_blind_adversaries_reach_the_15_percent_target(results):
     assert all(results[name].share_of_oracle <= 0.15 for name in FITTED_STRATEGIES)
 

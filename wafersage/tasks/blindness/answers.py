@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Iterable
+from itertools import product
+from typing import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,3 +95,44 @@ def answer_balance(answers: Counter) -> dict[str, TemplateBalance]:
             entropy_bits=round(entropy_bits(counts), 4), max_entropy_bits=round(math.log2(len(counts)), 4),
             top_share=round(max(counts.values()) / n, 4))
     return out
+
+
+def chance_floor(train: Iterable[ItemRecord], test: Sequence[ItemRecord], verdict_credit: float = 1.0) -> list[float]:
+    """Per ``test`` item, what a reader without the image earns by answering its template's most common asked
+    value on ``train``, under exact matching: 1 when that guess is the item's asked value (``verdict_credit`` for a
+    yes/no item, what a bare right verdict earns), else 0; 0 for a template ``train`` lacks.
+
+    Its mean is the *chance floor* of the question mix: the least share of the oracle's score that any scorer
+    which pays an exactly right answer in full grants a prior-only guess. Partial credit (two of three equipment
+    groups, a neighbouring clock) only adds to it. It is set by how many values each template's answers take and
+    how evenly, not by the scorer: a balanced yes/no item alone keeps it at half the verdict's credit."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for record in train:
+        counts[record.template][record.truth] += 1
+    guess = {template: c.most_common(1)[0][0] for template, c in counts.items()}
+    return [(verdict_credit if r.category == "consistency" else 1.0) * (guess.get(r.template) == r.truth)
+            for r in test]
+
+
+def headroom_share(share: float, floor: float) -> float:
+    """A share of the oracle's score, rescaled so that the chance floor is 0 and the oracle 1 (the normalisation
+    BIG-bench and the Open LLM Leaderboard apply to a random baseline): how much of what only the image can earn a
+    reader earns."""
+    return (share - floor) / (1.0 - floor) if floor < 1.0 else float("nan")
+
+
+def best_mix_floor(template_floor: Mapping[str, float], ranges: Mapping[str, tuple[int, int]],
+                   total: tuple[int, int], yes_no_floor: float) -> float:
+    """The lowest chance floor a wafer's items can have: each category (the part of a template key before "/")
+    asked between ``ranges[category]`` times, ``total`` items in all, one template per item and the templates with
+    the lowest ``template_floor`` first; a yes/no item ("consistency") costs ``yes_no_floor`` whatever its
+    template (a balanced verdict: half the credit of a right one). 1.0 when no mix fits the ranges."""
+    floors = {category: sorted(f for t, f in template_floor.items() if t.split("/")[0] == category)
+              for category in ranges}
+    floors["consistency"] = [yes_no_floor] * ranges.get("consistency", (0, 0))[1]
+    best = 1.0
+    for counts in product(*(range(lo, hi + 1) for lo, hi in ranges.values())):
+        chosen = dict(zip(ranges, counts))
+        if total[0] <= sum(counts) <= total[1] and all(n <= len(floors[c]) for c, n in chosen.items()):
+            best = min(best, sum(sum(floors[c][:n]) for c, n in chosen.items()) / sum(counts))
+    return best
