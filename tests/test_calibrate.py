@@ -28,8 +28,10 @@ def synthetic_features(n_wafers: int, seed: int) -> tuple[list[Features], list[s
             extras = tuple(f"x{i}" for i in range(int(rng.integers(0, 5))))
             wrong = tuple(f"c{i}" for i in range(int(rng.choice([0, 0, 0, 1, 2]))))
             hedges = tuple(f"h{i}" for i in range(int(rng.choice([0, 0, 1]))))
+            weights = tuple(float(x) for x in rng.choice([1.0, 2.0], n_slots))  # asked slots weigh more
             features.append(Features("facts", dim, False, float(rng.uniform(0, 0.5)), best, mean,
-                                     tuple(f"s{i}" for i in range(n_slots)), wrong, hedges, extras))
+                                     tuple(f"s{i}" for i in range(n_slots)), wrong, hedges, extras,
+                                     slot_weight=weights))
             wafers.append(f"w{w}")
     return features, wafers
 

@@ -7,5 +7,6 @@ Imports ``harness.run``."""
 #: refuse runs scored with different versions and name the command that rescores them. "2": facts, not phrasing;
 #: "2.1": scatter over the whole wafer states a normal or Random wafer, descriptive type phrases state their shape;
 #: "2.2": one of a mixture's values earns its share of the failures, no floor (``partial_floor`` 0); "2.3": a right
-#: yes/no verdict that no true fact backs earns 8, not 10.
-SCORER_VERSION = "2.3"
+#: yes/no verdict that no true fact backs earns 8, not 10; "2.4": a spatial or root-cause answer is graded on its
+#: dimension's unasked slots too, at half an asked slot's weight.
+SCORER_VERSION = "2.4"

@@ -68,10 +68,13 @@ class FeatureTable:
         self.dim = np.array([DIMENSIONS.index(f.dimension) if f.metric == "facts" else -1 for f in features])
         self.best = np.zeros((n, width))
         self.mean = np.zeros((n, width))
+        self.weight = np.zeros((n, width))  # 0 pads the rows with fewer slots
         self.n_slots = np.array([len(f.slot_best) for f in features])
         for i, f in enumerate(features):
             self.best[i, :len(f.slot_best)] = f.slot_best
             self.mean[i, :len(f.slot_mean)] = f.slot_mean
+            self.weight[i, :len(f.slot_best)] = f.slot_weight or (1.0,) * len(f.slot_best)
+        self.total_weight = np.maximum(self.weight.sum(1), 1e-12)
         self.n_extra = np.array([len(f.extras) for f in features])
         self.n_contra = np.array([len(f.contradictions) + HEDGE_WEIGHT * len(f.hedges) for f in features])
         self.echo = np.array([f.echo_similarity for f in features])
@@ -85,8 +88,8 @@ class FeatureTable:
     def dimension_scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Item scores on 0–1: descriptive items their D, type items their type match, yes/no items their verdict part."""
         n_slots = self.n_slots[rows]
-        credit = (c.partial_floor * self.best[rows] + (1 - c.partial_floor) * self.mean[rows]).sum(1)
-        credit = np.where(n_slots > 0, credit / np.maximum(n_slots, 1), 0.0)
+        credit = (self.weight[rows] * (c.partial_floor * self.best[rows] + (1 - c.partial_floor) * self.mean[rows])).sum(1)
+        credit = np.where(n_slots > 0, credit / self.total_weight[rows], 0.0)
         contradicted = np.maximum(0.0, 1.0 - c.contradiction_penalty * self.n_contra[rows])
         stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * np.maximum(0, self.n_extra[rows] - c.extra_allowance))
         facts = np.where(self.empty[rows], 0.0, credit * contradicted * stuffing)
@@ -101,8 +104,8 @@ class FeatureTable:
 
     def reference_matrix(self) -> np.ndarray:
         """Raw features for the upper reference: per-slot credits, counts, kind."""
-        cols = [np.where(self.n_slots > 0, self.best.sum(1) / np.maximum(self.n_slots, 1), 0.0),
-                np.where(self.n_slots > 0, self.mean.sum(1) / np.maximum(self.n_slots, 1), 0.0),
+        cols = [np.where(self.n_slots > 0, (self.weight * self.best).sum(1) / self.total_weight, 0.0),
+                np.where(self.n_slots > 0, (self.weight * self.mean).sum(1) / self.total_weight, 0.0),
                 self.best.min(1, initial=1.0, where=self.best > 0), self.n_slots]
         cols += [self.n_extra, self.n_contra, self.echo, self.fixed, self.verdict_share, self.empty.astype(float)]
         cols += [(self.dim == d).astype(float) for d in range(len(DIMENSIONS))]

@@ -17,6 +17,13 @@ JUDGED_SLOTS = {"spatial": DIMENSION_SLOTS["spatial"] + DIMENSION_SLOTS["morphol
                 "morphology": DIMENSION_SLOTS["spatial"] + DIMENSION_SLOTS["morphology"],
                 "root_cause": DIMENSION_SLOTS["root_cause"]}
 
+#: dimensions whose answers are graded on every slot of the dimension the wafer has a truth for, the asked ones
+#: weighing :data:`ASKED_WEIGHT` and the others 1: graders judge a location or a cause as a whole ("the edge zone"
+#: for an arc at 2 o'clock is not all of it). Not morphology, whose answers describe background density and texture
+#: beside the pattern: graded whole, rule and grade drift apart on the development sets.
+GRADED_WHOLE = ("spatial", "root_cause")
+ASKED_WEIGHT = 2.0
+
 _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "spatial": (
         ("clock", r"clock|direction|quadrant|quarter|which side|angular|bearing"),

@@ -13,14 +13,16 @@ the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
 * **descriptive** items: for each asked slot the wafer has a truth for, a credit from the components stated
   (``floor·s_max + (1 − floor)·mean`` over the components, weighted by their share of the failures; with the default
   floor 0, stating one of two equal zones earns half, both earn all, as graders give it; see :mod:`.truth` for
-  tolerances), averaged over the slots; then
+  tolerances), averaged over the slots; a spatial or root-cause answer is graded on its dimension's other slots as
+  well, each weighing half an asked one (:data:`~.focus.GRADED_WHOLE`: "the edge zone" for an arc at 2 o'clock
+  earns 2/3, as graders judge a location or a cause as a whole); then
   ``D = credit · max(0, 1 − κ·n_c) · max(0, 1 − γ·max(0, n_extra − allowance))``.
   A slot the wafer has no truth for (a clock question about a ring) falls back to the dimension's other slots.
 
 Contradictions are counted over the item's dimension (a zone the map leaves clean, "one side" of a ring, a clock
 three hours off, "sparse" for a dense map, a must-avoid equipment category or cause) and over defect types named
 that the wafer does not have (background scatter excepted), asked or not. True statements the question did not ask
-for are neither paid nor charged; values that fit no component without contradicting are *extras*, tolerated up to
+for (outside a spatial or root-cause answer's dimension) are neither paid nor charged; values that fit no component without contradicting are *extras*, tolerated up to
 an allowance (hedging with every value of a slot pays for it). Negated statements count for nothing. An empty
 answer, or one that echoes the question, scores 0. Scores are 0–10; ``RuleScore.reward`` is the 0–1 training reward.
 
@@ -37,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ...tasks.bench.schema import DIMENSIONS, FactSheet, Rubric, VQAItem
 from . import SCORER_VERSION
 from .explanation import Explanation
-from .focus import DIMENSION_SLOTS, JUDGED_SLOTS, focus_of
+from .focus import ASKED_WEIGHT, DIMENSION_SLOTS, GRADED_WHOLE, JUDGED_SLOTS, focus_of
 from .matching import normalise, similarity, type_match
 from .reader import Reading, read
 from .slots import slot_results, verdict_support
@@ -113,8 +115,8 @@ class Features:
     dimension: str
     empty: bool
     echo_similarity: float
-    slot_best: tuple[float, ...] = ()  # per asked slot: best component satisfaction (0–1)
-    slot_mean: tuple[float, ...] = ()  # per asked slot: mean component satisfaction (0–1)
+    slot_best: tuple[float, ...] = ()  # per graded slot: best component satisfaction (0–1)
+    slot_mean: tuple[float, ...] = ()  # per graded slot: mean component satisfaction (0–1)
     focus: tuple[str, ...] = ()
     contradictions: tuple[str, ...] = ()
     hedges: tuple[str, ...] = ()
@@ -125,6 +127,7 @@ class Features:
     expected_yes: bool | None = None
     support: float = 0.0  # yes/no: how well the explanation states a true fact about the map (0–1)
     explanation: Explanation = field(default_factory=Explanation)
+    slot_weight: tuple[float, ...] = ()  # per graded slot: its weight in the credit (asked slots weigh more); () = 1s
 
     @property
     def verdict_share(self) -> float:
@@ -220,9 +223,12 @@ class RuleScorer:
                             explanation=result.explanation.model_copy(update={"matched": backing}))
         focus = focus_of(item.category, item.question, item.focus)
         focus = tuple(s for s in focus if s in DIMENSION_SLOTS[dimension]) or DIMENSION_SLOTS[dimension]
-        result = slot_results(reading, truth, focus, DIMENSION_SLOTS[dimension], JUDGED_SLOTS[dimension])
+        whole = DIMENSION_SLOTS[dimension] if dimension in GRADED_WHOLE else ()
+        result = slot_results(reading, truth, focus, DIMENSION_SLOTS[dimension], JUDGED_SLOTS[dimension],
+                              also=whole, asked_weight=ASKED_WEIGHT)
         return Features("facts", dimension, reading.empty, echo, result.best, result.mean, result.focus,
-                        result.contradictions, result.hedges, result.extras, explanation=result.explanation)
+                        result.contradictions, result.hedges, result.extras, explanation=result.explanation,
+                        slot_weight=result.weights)
 
     def score(self, item: VQAItem, answer: str, rubric: Rubric | None = None) -> RuleScore:
         """Rule score of ``answer`` to ``item``."""
@@ -261,8 +267,10 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
         value = max(VERDICT_FLOOR, min(features.verdict_share, contradicted)) if correct and not echo else 0.0
         return RuleScore(metric="yes_no", score=10.0 * value, verdict=features.verdict, correct=correct,
                          explanation=features.explanation, flags=flags)
-    credits = [slot_credit(b, m, constants.partial_floor) for b, m in zip(features.slot_best, features.slot_mean)]
-    credit = sum(credits) / len(credits) if credits else 0.0
+    weights = features.slot_weight or (1.0,) * len(features.slot_best)
+    credit = (sum(w * slot_credit(b, m, constants.partial_floor)
+                  for b, m, w in zip(features.slot_best, features.slot_mean, weights)) / sum(weights)
+              if weights else 0.0)
     excess = max(0, len(features.extras) - constants.extra_allowance)
     if excess:
         flags.append("stuffing")

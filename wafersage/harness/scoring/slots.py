@@ -30,8 +30,9 @@ CONTRADICTING_IMPLIED_EXTENT = ("ring", "line")
 @dataclass(frozen=True)
 class SlotResult:
     focus: tuple[str, ...]
-    best: tuple[float, ...]
+    best: tuple[float, ...]  # per graded slot: the asked ones, then the others of ``also``
     mean: tuple[float, ...]
+    weights: tuple[float, ...]  # per graded slot
     contradictions: tuple[str, ...]
     hedges: tuple[str, ...]  # contradicting values stated beside a true value of the same slot (half weight)
     extras: tuple[str, ...]
@@ -254,13 +255,15 @@ def _other_causes(reading: Reading, truth: WaferTruth) -> list[str]:
 
 
 def slot_results(reading: Reading, truth: WaferTruth, focus: tuple[str, ...], fallback: tuple[str, ...],
-                 judged: tuple[str, ...]) -> SlotResult:
-    """Credit per asked slot (the ``fallback`` slots the wafer has a truth for when no asked one has), and the
-    contradictions and extras over the ``judged`` slots."""
+                 judged: tuple[str, ...], also: tuple[str, ...] = (), asked_weight: float = 1.0) -> SlotResult:
+    """Credit per asked slot (the ``fallback`` slots the wafer has a truth for when no asked one has), weighing
+    ``asked_weight`` each, and per slot of ``also`` the wafer has a truth for and the question did not ask, weighing
+    1; the contradictions and extras over the ``judged`` slots."""
     asked = tuple(s for s in focus if _known(s, truth)) or tuple(s for s in fallback if _known(s, truth))
+    graded = asked + tuple(s for s in also if s not in asked and _known(s, truth))
     best, mean, matched, partial, missed = [], [], [], [], []
     aside = _beside_clean_zones(reading, truth)
-    for slot in asked:
+    for slot in graded:
         sats, weights, labels = _component_sats(slot, reading, truth, aside)
         top = max(weights, default=1.0)
         best.append(max((s * w / top for s, w in zip(sats, weights)), default=0.0))
@@ -269,10 +272,11 @@ def slot_results(reading: Reading, truth: WaferTruth, focus: tuple[str, ...], fa
             (matched if sat >= 1.0 else partial if sat > 0 else missed).append(label)
     contradictions, hedges, bad_phrases = _contradictions(reading, truth, judged, asked, aside)
     extras = _extras(reading, truth, judged)
-    good = [reading.text[c.start:c.end].strip() for c in reading.claims if c.said and c.slot in asked + ("clock_direction",)]
+    good = [reading.text[c.start:c.end].strip() for c in reading.claims if c.said and c.slot in graded + ("clock_direction",)]
     explanation = Explanation(matched=matched, partial=partial, contradicted=contradictions, hedged=hedges,
                               missed=missed,
                               extra=extras, phrases=list(dict.fromkeys(good)),
                               contradicting_phrases=list(dict.fromkeys(bad_phrases)))
-    return SlotResult(asked, tuple(best), tuple(mean), tuple(contradictions), tuple(hedges), tuple(extras),
+    weights = tuple(asked_weight if slot in asked else 1.0 for slot in graded)
+    return SlotResult(asked, tuple(best), tuple(mean), weights, tuple(contradictions), tuple(hedges), tuple(extras),
                       explanation, aside)
