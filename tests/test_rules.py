@@ -133,6 +133,18 @@ def test_directions_from_the_midpoint_and_clusters_at_the_edge(scorer):
     assert "clustered" not in said("A thin continuous track: sparse, scattered dies.", "texture")  # a line's form
 
 
+def test_random_as_a_class_label_contradicts_a_map_whose_pattern_is_another(scorer):
+    check = item("ring", "consistency", "Do the failures occur all around the wafer rather than on one side?",
+                 dimension="spatial", expected_yes=True)
+    for label in ("Yes. Dense. Random.", "Yes, a Random pattern along the rim."):
+        assert "type: Random" in score(scorer, check, label).explanation.contradicted, label
+    for scatter in ("Yes, a dense ring; random point failures elsewhere.",  # the adjective, not the class
+                    "Yes. A ring at the edge, on a background of Random failures."):  # background scatter
+        assert not score(scorer, check, scatter).explanation.contradicted, scatter
+    shape = item("random", "morphology", "What does the failing region look like?", focus=("shape",))
+    assert not score(scorer, shape, "Random. Scattered single dies.").explanation.contradicted
+
+
 def test_the_rest_of_the_wafer_and_a_scratch_s_direction_contradict_nothing(scorer):
     density = item("ring", "morphology", "How densely packed are the failing dies within the affected area?",
                    focus=("density",))

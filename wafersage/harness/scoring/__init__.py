@@ -8,5 +8,6 @@ Imports ``harness.run``."""
 #: "2.1": scatter over the whole wafer states a normal or Random wafer, descriptive type phrases state their shape;
 #: "2.2": one of a mixture's values earns its share of the failures, no floor (``partial_floor`` 0); "2.3": a right
 #: yes/no verdict that no true fact backs earns 8, not 10; "2.4": a spatial or root-cause answer is graded on its
-#: dimension's unasked slots too, at half an asked slot's weight.
-SCORER_VERSION = "2.4"
+#: dimension's unasked slots too, at half an asked slot's weight; "2.5": "Random" used as a class label ("Random.",
+#: "a Random pattern") contradicts a map without Random scatter as its pattern.
+SCORER_VERSION = "2.5"
