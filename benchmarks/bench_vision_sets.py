@@ -61,6 +61,17 @@ def by_category(panel, scorer) -> Table:
     return table
 
 
+def _mixture_share(text: str) -> str:
+    if text != "none":
+        try:
+            ok = 0.0 <= float(text) <= 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a share from 0 to 1, or 'none'")
+    return text
+
+
 def panel_chance_floor(panel, config_path: Path, mixture_share: str | None) -> float:
     """The mean chance floor of the panel's items, on the benchmark ``config_path`` builds (see the docstring)."""
     import tempfile
@@ -91,8 +102,8 @@ def main() -> None:
                         help="a graded panel (default: the one made on the current demo benchmark)")
     parser.add_argument("--config", type=Path, default=None,
                         help="the synthesis config the panel's items came from: print the chance floor")
-    parser.add_argument("--mixture-share", default=None, help="override the config's source.mixture_share "
-                                                             "('none' for demo v3)")
+    parser.add_argument("--mixture-share", default=None, type=_mixture_share,
+                        help="override the config's source.mixture_share: a share from 0 to 1, or 'none' (demo v3)")
     args = parser.parse_args()
     panel = load_panel(args.panel)
     scorer = panel_scorer(panel)
@@ -127,11 +138,14 @@ def main() -> None:
             console.print(f"blind_all / blind_one (judge): {judge['blind_all'].value / one:.2f}x (target <= 1.2x)")
     if args.config:
         floor = panel_chance_floor(panel, args.config, args.mixture_share)
-        console.print(f"chance floor of these items: {floor:.1%} of the oracle; share of the headroom above it: " +
-                      ", ".join(f"{source} " + (f"judge {headroom_share(judge[source].value / graded_oracle.value, floor):.0%}, "
-                                                if graded_oracle else "") +
-                                f"rule {headroom_share(rule[source].value / oracle.value, floor):.0%}"
-                                for source in panel.sources if source != "oracle"))
+        shares = []
+        for source in (s for s in panel.sources if s != "oracle"):
+            by_judge = headroom_share(judge[source].value / graded_oracle.value, floor) if graded_oracle else None
+            by_rule = headroom_share(rule[source].value / oracle.value, floor)
+            shares.append(f"{source} " + (f"judge {by_judge:.0%}, " if by_judge is not None else "") +
+                          f"rule {by_rule:.0%}")
+        console.print(f"chance floor of these items: {floor:.1%} of the oracle; share of the headroom above it: "
+                      + ", ".join(shares))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ class FeatureTable:
         for i, f in enumerate(features):
             self.best[i, :len(f.slot_best)] = f.slot_best
             self.mean[i, :len(f.slot_mean)] = f.slot_mean
-            self.weight[i, :len(f.slot_best)] = f.slot_weight or (1.0,) * len(f.slot_best)
+            self.weight[i, :len(f.slot_best)] = f.weights
         self.total_weight = np.maximum(self.weight.sum(1), 1e-12)
         self.n_extra = np.array([len(f.extras) for f in features])
         self.n_contra = np.array([len(f.contradictions) + HEDGE_WEIGHT * len(f.hedges) for f in features])
@@ -88,7 +88,8 @@ class FeatureTable:
     def dimension_scores(self, c: RuleConstants, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Item scores on 0–1: descriptive items their D, type items their type match, yes/no items their verdict part."""
         n_slots = self.n_slots[rows]
-        credit = (self.weight[rows] * (c.partial_floor * self.best[rows] + (1 - c.partial_floor) * self.mean[rows])).sum(1)
+        slot_credit = c.partial_floor * self.best[rows] + (1 - c.partial_floor) * self.mean[rows]
+        credit = (self.weight[rows] * slot_credit).sum(1)
         credit = np.where(n_slots > 0, credit / self.total_weight[rows], 0.0)
         contradicted = np.maximum(0.0, 1.0 - c.contradiction_penalty * self.n_contra[rows])
         stuffing = np.maximum(0.0, 1.0 - c.extra_penalty * np.maximum(0, self.n_extra[rows] - c.extra_allowance))

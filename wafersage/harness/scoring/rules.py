@@ -22,9 +22,9 @@ the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
 Contradictions are counted over the item's dimension (a zone the map leaves clean, "one side" of a ring, a clock
 three hours off, "sparse" for a dense map, a must-avoid equipment category or cause) and over defect types named
 that the wafer does not have (background scatter excepted), asked or not. True statements the question did not ask
-for (outside a spatial or root-cause answer's dimension) are neither paid nor charged; values that fit no component without contradicting are *extras*, tolerated up to
-an allowance (hedging with every value of a slot pays for it). Negated statements count for nothing. An empty
-answer, or one that echoes the question, scores 0. Scores are 0–10; ``RuleScore.reward`` is the 0–1 training reward.
+for (outside a spatial or root-cause answer's dimension) are neither paid nor charged; values that fit no component
+without contradicting are *extras*, tolerated up to an allowance (hedging with every value of a slot pays for it).
+Negated statements count for nothing. An empty answer, or one that echoes the question, scores 0. Scores are 0–10; ``RuleScore.reward`` is the 0–1 training reward.
 
 :meth:`RuleScorer.features` extracts everything the constants do not change; :func:`evaluate` applies the constants
 (calibration re-evaluates the same features, vectorised, in ``calibrate.FeatureTable``).
@@ -128,6 +128,11 @@ class Features:
     support: float = 0.0  # yes/no: how well the explanation states a true fact about the map (0–1)
     explanation: Explanation = field(default_factory=Explanation)
     slot_weight: tuple[float, ...] = ()  # per graded slot: its weight in the credit (asked slots weigh more); () = 1s
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Each graded slot's weight in the credit (1 each where none were recorded)."""
+        return self.slot_weight or (1.0,) * len(self.slot_best)
 
     @property
     def verdict_share(self) -> float:
@@ -267,7 +272,7 @@ def evaluate(features: Features, constants: RuleConstants) -> RuleScore:
         value = max(VERDICT_FLOOR, min(features.verdict_share, contradicted)) if correct and not echo else 0.0
         return RuleScore(metric="yes_no", score=10.0 * value, verdict=features.verdict, correct=correct,
                          explanation=features.explanation, flags=flags)
-    weights = features.slot_weight or (1.0,) * len(features.slot_best)
+    weights = features.weights
     credit = (sum(w * slot_credit(b, m, constants.partial_floor)
                   for b, m, w in zip(features.slot_best, features.slot_mean, weights)) / sum(weights)
               if weights else 0.0)
