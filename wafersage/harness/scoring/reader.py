@@ -46,6 +46,8 @@ _DESCRIPTIVE_NAMES = _PLACE_WORDS | {"randomly scattered", "random distribution"
 #: midpoint, not a claim that the center fails
 _RELATIVE_TO = re.compile(r"(?:(?:left|right|above|below|north|south|east|west)(?: of)?|away from|outside|"
                           r"(?:radius|radii|distances?|way|out|in) from)(?: the)? $")
+#: "Random" used as a class label: ending its sentence or clause ("Random."), or before "pattern", "class", ...
+_RANDOM_LABEL = re.compile(r"random(?:\s*\||\s+(?:pattern|class|signature|type|label)\b)")
 #: "a lower-centre cluster" is a cluster below the midpoint, not a Center pattern
 _OFF_CENTER = re.compile(r"(?:lower|upper|left|right|off|below|above) $")
 #: descriptive Loc phrases ("a localized cluster"): at the edge they describe an Edge-Loc
@@ -135,6 +137,14 @@ class Reading:
     @cached_property
     def cue_patterns(self) -> frozenset[str]:
         return frozenset(self.cue_words)
+
+    @cached_property
+    def labelled(self) -> frozenset[str]:
+        """Background types named as the pattern's class label ("Random.", "a Random pattern"), not as scatter
+        ("random point failures", "a background of Random failures")."""
+        return frozenset({"Random"}) if any(
+            c.slot == "type" and c.value == "Random" and c.said and not c.background
+            and _RANDOM_LABEL.match(self.text, c.start) for c in self.claims) else frozenset()
 
     def said(self, slot: str) -> list[str]:
         """The values of ``slot`` stated and not negated (in order, repeats removed); what a pattern name implies

@@ -9,7 +9,8 @@ the claim reader (:mod:`.reader`) takes the answer's statements. Then, per item:
 * **yes/no** (consistency) items: the verdict decides: wrong or missing scores 0; right scores
   ``max(VERDICT_FLOOR, min(BARE_VERDICT + (1 − BARE_VERDICT)·support, 1 − κ·n_c))``: ``support`` (0–1) is how well
   the explanation states a true fact about the map (the slots its dimension judges; a bare "Yes." earns
-  ``BARE_VERDICT``, as graders give it) and ``n_c`` counts the explanation's statements that contradict the wafer; the lack of either caps the score;
+  ``BARE_VERDICT``, as graders give it) and ``n_c`` counts the explanation's statements that contradict the
+  wafer; the lack of either caps the score;
 * **descriptive** items: for each asked slot the wafer has a truth for, a credit from the components stated
   (``floor·s_max + (1 − floor)·mean`` over the components, weighted by their share of the failures; with the default
   floor 0, stating one of two equal zones earns half, both earn all, as graders give it; see :mod:`.truth` for
@@ -24,7 +25,8 @@ three hours off, "sparse" for a dense map, a must-avoid equipment category or ca
 that the wafer does not have (background scatter excepted), asked or not. True statements the question did not ask
 for (outside a spatial or root-cause answer's dimension) are neither paid nor charged; values that fit no component
 without contradicting are *extras*, tolerated up to an allowance (hedging with every value of a slot pays for it).
-Negated statements count for nothing. An empty answer, or one that echoes the question, scores 0. Scores are 0–10; ``RuleScore.reward`` is the 0–1 training reward.
+Negated statements count for nothing. An empty answer, or one that echoes the question, scores 0. Scores are 0–10;
+``RuleScore.reward`` is the 0–1 training reward.
 
 :meth:`RuleScorer.features` extracts everything the constants do not change; :func:`evaluate` applies the constants
 (calibration re-evaluates the same features, vectorised, in ``calibrate.FeatureTable``).

@@ -1,7 +1,6 @@
 """Comparing a reading with a wafer's truth, slot by slot: credit for asked slots, contradictions, extras."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .explanation import Explanation
@@ -181,26 +180,12 @@ def _contradictions(reading: Reading, truth: WaferTruth, judged: tuple[str, ...]
             if f" {phrase} " in f" {reading.text}":
                 found.append(f"cause: {phrase}")
                 phrases.append(phrase)
-    for t in truth.contradicting_types(reading.pattern_names):
+    for t in truth.contradicting_types(reading.pattern_names, reading.labelled):
         found.append(f"type: {t}")
-    if _labels_random(reading) and "Random" not in truth.types and "Near-full" not in truth.types:
-        found.append("type: Random")
     if truth.fail_ratio > 0:
         found += [f"fail share: {100 * share:g}% (true {100 * truth.fail_ratio:.0f}%)"
                   for share in reading.shares if not _share_fits(share, truth)]
     return found, hedges, phrases
-
-
-#: "Random" used as a class label: ending its sentence or clause ("Random."), or before "pattern", "class", ...
-_RANDOM_LABEL = re.compile(r"random(?:\s*\||\s+(?:pattern|class|signature|type|label)\b)")
-
-
-def _labels_random(reading: Reading) -> bool:
-    """Whether the answer names the Random class as a label about the pattern (not background scatter, not the
-    adjective of "random point failures"): on a wafer without Random scatter as its pattern it contradicts, though
-    Random is otherwise the background every map has."""
-    return any(c.slot == "type" and c.value == "Random" and c.said and not c.background
-               and _RANDOM_LABEL.match(reading.text, c.start) for c in reading.claims)
 
 
 def _share_fits(share: float, truth: WaferTruth) -> bool:

@@ -102,12 +102,13 @@ class WaferTruth:
         """A Random or normal wafer: its scatter is what it shows, not background."""
         return self.types <= BACKGROUND_TYPES
 
-    def contradicting_types(self, named: frozenset[str]) -> list[str]:
-        """Types named that the wafer does not have (background scatter and shared wording excepted)."""
-        allowed = set(self.types) | BACKGROUND_TYPES
+    def contradicting_types(self, named: frozenset[str], labelled: frozenset[str] = frozenset()) -> list[str]:
+        """Types named that the wafer does not have (background scatter and shared wording excepted); a background
+        type in ``labelled``, named as the pattern's class label, is no longer excepted as scatter."""
+        allowed = set(self.types) | (BACKGROUND_TYPES - labelled)
         for t in self.types:
             allowed |= COMPATIBLE_TYPES.get(t, set())
-        return sorted(named - allowed)
+        return sorted((named | labelled) - allowed)
 
 
 def clock_distance(a: int, b: int) -> int:
